@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"fmt"
+	"log"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/minicluster/mini/control/plane"
+)
+
+func newControlPlaneCmd(st streams) *cobra.Command {
+	var cfg plane.Config
+	cmd := &cobra.Command{
+		Use:   "control-plane",
+		Short: "Run the control plane (API server, store, controllers, scheduler, DNS)",
+		Long: `Run mini's control plane as a plain process. It serves HTTPS on --listen with a
+CA and serving certificate generated on first start and kept in --data-dir, and
+writes an admin kubeconfig to DATA-DIR/kubeconfig.yaml once ready. Restarting on
+the same directory keeps every object and the same credentials.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.DataDir == "" {
+				return usageError("--data-dir is required")
+			}
+			cfg.Version = Version
+			cfg.Logger = log.New(st.errOut, "", log.LstdFlags|log.Lmicroseconds)
+			cfg.Components = controlComponents(&cfg)
+			p, err := plane.Start(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			cfg.Logger.Printf("control plane serving on %s; kubeconfig: %s", p.URL, filepath.Join(cfg.DataDir, plane.KubeconfigFile))
+			return p.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the store, credentials and kubeconfig (required)")
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:6443", "address to serve HTTPS on")
+	f.StringSliceVar(&cfg.SANs, "tls-san", nil, "extra DNS names or IPs for the serving certificate")
+	f.StringVar(&cfg.ServerURL, "server-url", "", "API server URL written into the kubeconfig (default https://LISTEN)")
+	_ = fmt.Sprint
+	return cmd
+}
+
+// controlComponents returns what runs in process next to the API server.
+var controlComponents = func(*plane.Config) []plane.Component { return nil }
