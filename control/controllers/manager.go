@@ -1,0 +1,145 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"sort"
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/minicluster/mini/control/client"
+)
+
+// Options tune the controllers. Zero values take the defaults in parentheses.
+type Options struct {
+	Clock  clock.WithTicker // (real clock)
+	Logger *log.Logger      // (discard)
+	// NodeGracePeriod is how old a node's Lease may get before the node is
+	// marked Ready=Unknown and tainted (10s).
+	NodeGracePeriod time.Duration
+	// PodEvictionTimeout is how long pods stay on an unreachable node before
+	// they are evicted and recreated elsewhere (10s; Kubernetes uses 5m).
+	PodEvictionTimeout time.Duration
+	// ClusterCIDR is split into per-node pod CIDRs of NodeCIDRMaskSize bits
+	// (10.244.0.0/16, /24).
+	ClusterCIDR      string
+	NodeCIDRMaskSize int
+	// Workers per controller (4).
+	Workers int
+	// Only, when non-empty, limits which controllers run (for tests).
+	Only []string
+}
+
+// Manager runs the registered controllers over shared informers. It is a
+// control plane component: Run(ctx, client) blocks until ctx ends.
+type Manager struct {
+	Opts      Options
+	Client    *client.Client
+	Informers *Informers
+	Log       *log.Logger
+	Clock     clock.WithTicker
+
+	mu        sync.Mutex
+	recorders []*Recorder
+}
+
+// controller is one registered controller: setup wires its informer
+// handlers and returns the function that runs it.
+type controller struct {
+	name  string
+	setup func(m *Manager) func(ctx context.Context)
+}
+
+var registry []controller
+
+// register adds a controller; each controller file calls it from init.
+func register(name string, setup func(m *Manager) func(ctx context.Context)) {
+	registry = append(registry, controller{name: name, setup: setup})
+}
+
+// Names returns the registered controllers, sorted.
+func Names() []string {
+	var out []string
+	for _, c := range registry {
+		out = append(out, c.name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// New returns a manager with defaults applied.
+func New(o Options) *Manager {
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = log.New(io.Discard, "", 0)
+	}
+	if o.NodeGracePeriod == 0 {
+		o.NodeGracePeriod = 10 * time.Second
+	}
+	if o.PodEvictionTimeout == 0 {
+		o.PodEvictionTimeout = 10 * time.Second
+	}
+	if o.ClusterCIDR == "" {
+		o.ClusterCIDR = "10.244.0.0/16"
+	}
+	if o.NodeCIDRMaskSize == 0 {
+		o.NodeCIDRMaskSize = 24
+	}
+	if o.Workers == 0 {
+		o.Workers = 4
+	}
+	return &Manager{Opts: o, Log: o.Logger, Clock: o.Clock}
+}
+
+// Name implements plane.Component.
+func (m *Manager) Name() string { return "controller-manager" }
+
+// Recorder returns an event recorder for a component name.
+func (m *Manager) Recorder(component string) *Recorder {
+	r := NewRecorder(m.Client, component, m.Clock)
+	m.mu.Lock()
+	m.recorders = append(m.recorders, r)
+	m.mu.Unlock()
+	return r
+}
+
+// Run starts the informers and every (selected) controller, and blocks until
+// ctx ends.
+func (m *Manager) Run(ctx context.Context, c *client.Client) error {
+	m.Client = c
+	m.Informers = NewInformers(c)
+	only := map[string]bool{}
+	for _, n := range m.Opts.Only {
+		only[n] = true
+	}
+	var runs []func(context.Context)
+	for _, ctl := range registry {
+		if len(only) > 0 && !only[ctl.name] {
+			continue
+		}
+		runs = append(runs, ctl.setup(m))
+	}
+	m.Informers.Start(ctx)
+	if !m.Informers.WaitForSync(ctx) {
+		return fmt.Errorf("informers did not sync: %w", ctx.Err())
+	}
+	var wg sync.WaitGroup
+	m.mu.Lock()
+	for _, r := range m.recorders {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.Run(ctx) }()
+	}
+	m.mu.Unlock()
+	for _, run := range runs {
+		wg.Add(1)
+		go func() { defer wg.Done(); run(ctx) }()
+	}
+	wg.Wait()
+	return nil
+}
