@@ -42,7 +42,7 @@ type ServicePort struct {
 	Namespace, Name, PortName string
 	ClusterIP                 string // "" or "None": no ClusterIP rules
 	Port                      int32
-	NodePort                  int32 // 0: none
+	NodePort                  int32  // 0: none
 	Protocol                  string // "tcp", "udp" or "sctp"
 	AffinitySeconds           int32  // > 0: ClientIP session affinity
 	Endpoints                 []Endpoint
