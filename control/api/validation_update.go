@@ -103,12 +103,14 @@ func validateAddedTolerations(tols, old []corev1.Toleration, p *field.Path) fiel
 }
 
 // validateServiceUpdate is ValidateServiceUpdate: a Service keeps its
-// cluster IP, unless it changes to or from ExternalName. It first drops the
+// cluster IP, unless it changes to or from ExternalName. It first does what
+// Kubernetes's PrepareForUpdate does before validation: it keeps clusterIPs
+// in step with a changed clusterIP (normalizeClusterIPs), and drops the
 // values that belong to the old type and that the client sent back
-// unchanged (Kubernetes's dropTypeDependentFields in PrepareForUpdate), so
-// that "kubectl apply" can change a NodePort Service to ClusterIP; the
-// allocator releases what was dropped.
+// unchanged (dropTypeDependentFields), so that "kubectl apply" can change
+// a NodePort Service to ClusterIP; the allocator releases what was dropped.
 func validateServiceUpdate(s, old *corev1.Service) field.ErrorList {
+	normalizeClusterIPs(s, old)
 	dropTypeDependentFields(s, old)
 	if s.Spec.Type == corev1.ServiceTypeExternalName || old.Spec.Type == corev1.ServiceTypeExternalName {
 		return nil
@@ -118,6 +120,23 @@ func validateServiceUpdate(s, old *corev1.Service) field.ErrorList {
 		return field.ErrorList{field.Invalid(field.NewPath("spec", "clusterIPs").Index(0), newIP, "may not change once set")}
 	}
 	return nil
+}
+
+// normalizeClusterIPs follows a changed clusterIP in clusterIPs when the
+// client left clusterIPs as they were (a client that knows only clusterIP).
+func normalizeClusterIPs(s, old *corev1.Service) {
+	same := equality.Semantic.DeepEqual(s.Spec.ClusterIPs, old.Spec.ClusterIPs)
+	if len(old.Spec.ClusterIPs) > 0 && len(s.Spec.ClusterIPs) == 0 && s.Spec.ClusterIP == old.Spec.ClusterIP {
+		s.Spec.ClusterIPs = old.Spec.ClusterIPs
+	}
+	if s.Spec.ClusterIP == old.Spec.ClusterIP || !same {
+		return
+	}
+	if s.Spec.ClusterIP == "" {
+		s.Spec.ClusterIPs = nil
+		return
+	}
+	s.Spec.ClusterIPs = []string{s.Spec.ClusterIP}
 }
 
 func primaryClusterIP(s *corev1.Service) string {

@@ -60,6 +60,9 @@ func TestValidateServiceUpdate(t *testing.T) {
 		change("IP changed", withIP(corev1.ServiceTypeClusterIP), func(s *corev1.Service) {
 			s.Spec.ClusterIP, s.Spec.ClusterIPs = "10.96.0.21", []string{"10.96.0.21"}
 		}, "spec.clusterIPs[0]: Invalid value"),
+		change("IP changed, clusterIPs left as they were", withIP(corev1.ServiceTypeClusterIP), func(s *corev1.Service) {
+			s.Spec.ClusterIP = "10.96.0.21"
+		}, "spec.clusterIPs[0]: Invalid value"),
 		change("to headless", withIP(corev1.ServiceTypeClusterIP), func(s *corev1.Service) {
 			s.Spec.ClusterIP, s.Spec.ClusterIPs = "None", []string{"None"}
 		}, "spec.clusterIPs[0]: Invalid value"),
