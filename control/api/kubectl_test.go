@@ -280,6 +280,8 @@ spec:
   ports: [{port: 80, nodePort: 30081}]
 `, []string{"spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'"}, "apply", "-f", "-")
 
+	k.fails("", []string{`The Namespace "Team_A" is invalid: metadata.name: Invalid value: "Team_A"`}, "create", "namespace", "Team_A")
+
 	// Update rules.
 	k.mustRun(workloads, "apply", "-f", "-")
 	k.mustRun("", "set", "image", "deploy/web", "web=nginx:1.28")

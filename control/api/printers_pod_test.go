@@ -222,3 +222,13 @@ func TestPodRows(t *testing.T) {
 		}), []any{"p", "1/1", "Running", "0", "60m", "10.244.1.5", "n1", "n2", "1/2"}},
 	})
 }
+
+// BenchmarkPodRow measures one pod row (kubectl get pods prints one per pod).
+func BenchmarkPodRow(b *testing.B) {
+	p := withInit(pod(2, corev1.PodRunning, ready(running()), restarted(ready(running()), 2, time.Minute)), false,
+		notReady(terminated("Completed", 0, 0)))
+	b.ReportAllocs()
+	for b.Loop() {
+		podTable.Row(p, printNow)
+	}
+}

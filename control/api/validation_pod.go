@@ -6,6 +6,7 @@ import (
 	"path"
 	"reflect"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metavalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -209,7 +210,7 @@ func validateVolumeSource(src *corev1.VolumeSource, p *field.Path) field.ErrorLi
 // volumeSourceOrder lists the VolumeSource field indexes in the order
 // Kubernetes checks them (emptyDir first, then declaration order), so the
 // source reported as extra is the one Kubernetes reports.
-func volumeSourceOrder() []int {
+var volumeSourceOrder = sync.OnceValue(func() []int {
 	t := reflect.TypeOf(corev1.VolumeSource{})
 	e, _ := t.FieldByName("EmptyDir")
 	order := []int{e.Index[0]}
@@ -219,7 +220,7 @@ func volumeSourceOrder() []int {
 		}
 	}
 	return order
-}
+})
 
 // validateItemsSource checks a configMap or secret volume: the object's
 // name (in the field nameField), the file modes and the items.

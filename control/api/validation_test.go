@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -129,5 +131,27 @@ func TestEveryServedKindHasAValidator(t *testing.T) {
 		if !kinds[k] {
 			t.Errorf("updateValidators has %s, which DefaultResources does not serve", k)
 		}
+	}
+}
+
+// BenchmarkValidatePod measures the validation of a pod (run on every pod
+// write): one that uses most features, and a typical replica.
+func BenchmarkValidatePod(b *testing.B) {
+	typical := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx:1.27",
+		Ports: []corev1.ContainerPort{{ContainerPort: 80}}, Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}}}}}}
+	for _, c := range []struct {
+		name string
+		pod  *corev1.Pod
+	}{{"rich", podWith(func(*corev1.PodSpec) {})}, {"typical", typical}} {
+		b.Run(c.name, func(b *testing.B) {
+			defaulters["Pod"](c.pod)
+			b.ReportAllocs()
+			for b.Loop() {
+				if errs := validators["Pod"](c.pod); len(errs) > 0 {
+					b.Fatal(errs)
+				}
+			}
+		})
 	}
 }
