@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -297,6 +298,9 @@ func validateStatefulSetUpdate(s, old *appsv1.StatefulSet) field.ErrorList {
 func validateControllerRevisionUpdate(r, old *appsv1.ControllerRevision) field.ErrorList {
 	var a, b any
 	ra, rb := r.Data.Raw, old.Data.Raw
+	if bytes.Equal(ra, rb) {
+		return nil
+	}
 	if json.Unmarshal(ra, &a) != nil || json.Unmarshal(rb, &b) != nil || !reflect.DeepEqual(a, b) {
 		return immutable(string(ra), string(rb), field.NewPath("data"))
 	}
