@@ -9,11 +9,14 @@
 // in a row eject, one success brings back) and passively (a failed proxy
 // connect ejects at once); a failed connect is retried on another backend
 // before the client sees an error. Among healthy backends the pool picks the
-// one with the fewest active connections, ties broken round-robin. Bytes are
-// copied with io.Copy between *net.TCPConn, which Linux turns into splice(2);
-// half-closes are forwarded with CloseWrite and each direction finishes on
-// its own. UDP is forwarded per client flow (client address → one connected
-// socket to a backend) and flows expire after UDPIdleTimeout.
+// one with the fewest active connections, ties broken round-robin. Short
+// messages are copied through a 16 KiB buffer; bulk data (a read that fills
+// it) moves with io.Copy between the two *net.TCPConn, which Linux turns
+// into splice(2). Half-closes are forwarded with CloseWrite and each
+// direction finishes on its own; a connection with no byte either way for
+// TCPIdleTimeout is closed. UDP is forwarded per client flow (client address
+// → one connected socket to a backend) and flows expire after
+// UDPIdleTimeout.
 package loadbalancer
 
 import (
