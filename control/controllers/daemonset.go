@@ -1,0 +1,158 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
+)
+
+func init() { register("daemonset", setupDaemonSet) }
+
+// dsController runs DaemonSets: one pod on every eligible node. Pods are
+// created with a required node affinity to their node (metadata.name In
+// [node]) and the default daemon tolerations; the scheduler binds them.
+type dsController struct {
+	m     *Manager
+	sets  cache.SharedIndexInformer
+	pods  cache.SharedIndexInformer
+	nodes cache.SharedIndexInformer
+	revs  cache.SharedIndexInformer
+	rec   *Recorder
+	exp   *podOpExpectations
+}
+
+func setupDaemonSet(m *Manager) func(ctx context.Context) {
+	c := &dsController{
+		m: m, rec: m.Recorder("daemonset-controller"), exp: newPodOpExpectations(m.Clock),
+		sets:  m.Informers.For(&appsv1.DaemonSet{}),
+		pods:  m.Informers.For(&corev1.Pod{}),
+		nodes: m.Informers.For(&corev1.Node{}),
+		revs:  m.Informers.For(&appsv1.ControllerRevision{}),
+	}
+	q := NewQueue("daemonset", m.Clock, m.Log, c.sync)
+	c.sets.AddEventHandler(q.Handler())
+	c.pods.AddEventHandler(wlObservePods(q, "DaemonSet", c.exp))
+	all := func() {
+		for _, o := range c.sets.GetStore().List() {
+			q.Enqueue(o)
+		}
+	}
+	c.nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { all() },
+		UpdateFunc: func(old, cur any) {
+			o, n := old.(*corev1.Node), cur.(*corev1.Node)
+			if !reflect.DeepEqual(o.Labels, n.Labels) || !reflect.DeepEqual(o.Spec.Taints, n.Spec.Taints) || o.Spec.Unschedulable != n.Spec.Unschedulable {
+				all()
+			}
+		},
+		DeleteFunc: func(any) { all() },
+	})
+	return func(ctx context.Context) { q.Run(ctx, m.Opts.Workers) }
+}
+
+func (c *dsController) sync(ctx context.Context, key string) error {
+	obj, ok, _ := c.sets.GetIndexer().GetByKey(key)
+	if !ok {
+		c.exp.Forget(key)
+		return nil
+	}
+	ds := obj.(*appsv1.DaemonSet)
+	if ds.DeletionTimestamp != nil {
+		return nil
+	}
+	hash, err := c.revision(ctx, ds)
+	if err != nil {
+		return err
+	}
+	var nodes []*corev1.Node
+	for _, o := range c.nodes.GetStore().List() {
+		nodes = append(nodes, o.(*corev1.Node))
+	}
+	pods := wlOwnedPods(c.pods, ds.Namespace, ds.UID)
+	plan := dsPlanFor(ds, nodes, pods, hash, c.m.Clock.Now())
+	if c.exp.Satisfied(key) {
+		if err := c.act(ctx, key, ds, hash, plan); err != nil {
+			return err
+		}
+	}
+	if !equality.Semantic.DeepEqual(plan.status, ds.Status) {
+		up := ds.DeepCopy()
+		up.Status = plan.status
+		if err := c.m.Client.UpdateStatus(ctx, up); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("update status: %w", err)
+		}
+	}
+	if plan.recheck > 0 {
+		return RequeueAfter(plan.recheck)
+	}
+	return nil
+}
+
+func (c *dsController) act(ctx context.Context, key string, ds *appsv1.DaemonSet, hash string, plan dsPlan) error {
+	c.exp.ExpectCreations(key, len(plan.create))
+	for _, p := range plan.delete {
+		c.exp.ExpectDeletion(key, p.UID)
+	}
+	var firstErr error
+	for _, node := range plan.create {
+		p := dsNewPod(ds, node, hash)
+		if err := c.m.Client.Create(ctx, p); err != nil {
+			c.exp.CreationObserved(key)
+			c.rec.Eventf(ds, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
+			if firstErr == nil {
+				firstErr = fmt.Errorf("create pod for node %s: %w", node, err)
+			}
+			continue
+		}
+		c.rec.Eventf(ds, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", p.Name)
+	}
+	for _, p := range plan.delete {
+		uid := p.UID
+		err := c.m.Client.Delete(ctx, &corev1.Pod{}, p.Namespace, p.Name, &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		if err != nil {
+			c.exp.DeletionObserved(key, p.UID)
+			if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && firstErr == nil {
+				c.rec.Eventf(ds, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
+				firstErr = fmt.Errorf("delete pod %s: %w", p.Name, err)
+			}
+			continue
+		}
+		c.rec.Eventf(ds, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
+	}
+	return firstErr
+}
+
+// revision makes sure the revision of the template exists, prunes old ones
+// and returns the template's hash (the pods' controller-revision-hash).
+func (c *dsController) revision(ctx context.Context, ds *appsv1.DaemonSet) (string, error) {
+	data, err := revPatch(&ds.Spec.Template)
+	if err != nil {
+		return "", err
+	}
+	var collisions int32
+	if ds.Status.CollisionCount != nil {
+		collisions = *ds.Status.CollisionCount
+	}
+	owned := revOwned(c.revs, ds.Namespace, ds.UID)
+	rev, err := revEnsure(ctx, c.m.Client, revOwner{meta: ds, gvk: dsGVK, labels: ds.Spec.Template.Labels, collisions: &collisions}, owned, data)
+	if err != nil {
+		return "", err
+	}
+	hash := rev.Labels[appsv1.ControllerRevisionHashLabelKey]
+	live := map[string]bool{rev.Name: true}
+	for _, p := range wlOwnedPods(c.pods, ds.Namespace, ds.UID) {
+		live[ds.Name+"-"+p.Labels[appsv1.ControllerRevisionHashLabelKey]] = true
+	}
+	limit := int32(10)
+	if ds.Spec.RevisionHistoryLimit != nil {
+		limit = *ds.Spec.RevisionHistoryLimit
+	}
+	return hash, revPrune(ctx, c.m.Client, owned, live, limit)
+}
