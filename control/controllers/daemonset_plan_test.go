@@ -134,21 +134,21 @@ func TestDsPlan(t *testing.T) {
 			status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 2, CurrentNumberScheduled: 1, NumberReady: 1, NumberAvailable: 1,
 				UpdatedNumberScheduled: 1, NumberUnavailable: 1}},
 		{name: "rolling update replaces one available old pod at a time", ds: dsFixture(),
-			pods: []*corev1.Pod{dsPod("a", "n1", "h0", true), dsPod("b", "n2", "h0", true)},
-			del:  []string{"a"},
+			pods:   []*corev1.Pod{dsPod("a", "n1", "h0", true), dsPod("b", "n2", "h0", true)},
+			del:    []string{"a"},
 			status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 2, CurrentNumberScheduled: 2, NumberReady: 2, NumberAvailable: 2}},
 		{name: "rolling update waits for the new pod to be available", ds: dsFixture(),
 			pods: []*corev1.Pod{dsPod("a", "n1", "h1", false), dsPod("b", "n2", "h0", true)},
 			status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 2, CurrentNumberScheduled: 2, NumberReady: 1, NumberAvailable: 1,
 				UpdatedNumberScheduled: 1, NumberUnavailable: 1}},
 		{name: "unavailable old pods are replaced at once", ds: dsFixture(),
-			pods: []*corev1.Pod{dsPod("a", "n1", "h0", false), dsPod("b", "n2", "h0", false)},
-			del:  []string{"a", "b"},
+			pods:   []*corev1.Pod{dsPod("a", "n1", "h0", false), dsPod("b", "n2", "h0", false)},
+			del:    []string{"a", "b"},
 			status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 2, CurrentNumberScheduled: 2, NumberUnavailable: 2}},
 		{name: "OnDelete keeps old pods", ds: dsFixture(func(d *appsv1.DaemonSet) {
 			d.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType}
 		}),
-			pods: []*corev1.Pod{dsPod("a", "n1", "h0", true), dsPod("b", "n2", "h0", true)},
+			pods:   []*corev1.Pod{dsPod("a", "n1", "h0", true), dsPod("b", "n2", "h0", true)},
 			status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 2, CurrentNumberScheduled: 2, NumberReady: 2, NumberAvailable: 2}},
 	}
 	for _, tc := range cases {
