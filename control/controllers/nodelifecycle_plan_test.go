@@ -126,7 +126,9 @@ func TestNLWantTaints(t *testing.T) {
 
 func TestNLEvictAt(t *testing.T) {
 	ts := metav1.NewTime(fxNow)
-	taint := func(k string) corev1.Taint { return corev1.Taint{Key: k, Effect: corev1.TaintEffectNoExecute, TimeAdded: &ts} }
+	taint := func(k string) corev1.Taint {
+		return corev1.Taint{Key: k, Effect: corev1.TaintEffectNoExecute, TimeAdded: &ts}
+	}
 	tol := func(k string, secs *int64) func(*corev1.Pod) {
 		return func(p *corev1.Pod) {
 			p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: k, Operator: corev1.TolerationOpExists, TolerationSeconds: secs})
