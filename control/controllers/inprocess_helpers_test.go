@@ -21,7 +21,7 @@ import (
 // test itself plays the scheduler and the kubelets.
 
 // ipStart starts a plane with the named controllers.
-func ipStart(t *testing.T, o Options) (context.Context, *client.Client) {
+func ipStart(t testing.TB, o Options) (context.Context, *client.Client) {
 	t.Helper()
 	env := plantest.Start(t, plantest.Options{Components: []plane.Component{New(o)}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
