@@ -7,7 +7,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -151,17 +150,7 @@ func dsNodeOf(p *corev1.Pod) string {
 // scheduler honours when it binds the pod (as Kubernetes ≥ 1.12 does).
 func dsNewPod(ds *appsv1.DaemonSet, node, hash string) *corev1.Pod {
 	t := &ds.Spec.Template
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: ds.Name + "-", Namespace: ds.Namespace, Labels: map[string]string{}, Annotations: map[string]string{},
-			OwnerReferences: []metav1.OwnerReference{wlControllerRef(ds, dsGVK)}},
-		Spec: *t.Spec.DeepCopy(),
-	}
-	for k, v := range t.Labels {
-		p.Labels[k] = v
-	}
-	for k, v := range t.Annotations {
-		p.Annotations[k] = v
-	}
+	p := wlPodFromTemplate(t, ds.Namespace, "", ds.Name+"-", wlControllerRef(ds, dsGVK))
 	p.Labels[appsv1.ControllerRevisionHashLabelKey] = hash
 	p.Labels[dsTemplateGenerationLabel] = strconv.FormatInt(ds.Generation, 10)
 	p.Spec.Tolerations = dsTolerations(&t.Spec)

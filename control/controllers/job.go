@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -71,34 +70,9 @@ func (c *jobController) sync(ctx context.Context, key string) error {
 }
 
 func (c *jobController) act(ctx context.Context, key string, job *batchv1.Job, plan jobPlan) error {
-	c.exp.ExpectCreations(key, len(plan.create))
-	for _, p := range plan.delete {
-		c.exp.ExpectDeletion(key, p.UID)
-	}
-	var firstErr error
+	var creates []*corev1.Pod
 	for _, idx := range plan.create {
-		p := jobNewPod(job, idx)
-		if err := c.m.Client.Create(ctx, p); err != nil {
-			c.exp.CreationObserved(key)
-			c.rec.Eventf(job, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
-			if firstErr == nil {
-				firstErr = fmt.Errorf("create pod: %w", err)
-			}
-			continue
-		}
-		c.rec.Eventf(job, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", p.Name)
+		creates = append(creates, jobNewPod(job, idx))
 	}
-	for _, p := range plan.delete {
-		uid := p.UID
-		err := c.m.Client.Delete(ctx, &corev1.Pod{}, p.Namespace, p.Name, &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-		if err != nil {
-			c.exp.DeletionObserved(key, p.UID)
-			if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && firstErr == nil {
-				firstErr = fmt.Errorf("delete pod %s: %w", p.Name, err)
-			}
-			continue
-		}
-		c.rec.Eventf(job, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
-	}
-	return firstErr
+	return wlPodOps(ctx, c.m.Client, c.rec, c.exp, key, job, creates, plan.delete)
 }

@@ -339,18 +339,7 @@ func jobNewIndexes(job *batchv1.Job, active []*corev1.Pod, done map[int]bool, n 
 
 // jobNewPod builds a Job pod (index -1 for NonIndexed).
 func jobNewPod(job *batchv1.Job, index int) *corev1.Pod {
-	t := &job.Spec.Template
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: job.Name + "-", Namespace: job.Namespace, Labels: map[string]string{}, Annotations: map[string]string{},
-			OwnerReferences: []metav1.OwnerReference{wlControllerRef(job, jobGVK)}},
-		Spec: *t.Spec.DeepCopy(),
-	}
-	for k, v := range t.Labels {
-		p.Labels[k] = v
-	}
-	for k, v := range t.Annotations {
-		p.Annotations[k] = v
-	}
+	p := wlPodFromTemplate(&job.Spec.Template, job.Namespace, "", job.Name+"-", wlControllerRef(job, jobGVK))
 	if index < 0 {
 		return p
 	}

@@ -201,6 +201,13 @@ func (c *nlController) markPodsNotReady(ctx context.Context, node *corev1.Node, 
 // returns how long until the next one.
 func (c *nlController) evict(ctx context.Context, node *corev1.Node, now time.Time) (time.Duration, error) {
 	var next time.Duration
+	noExecute := false
+	for _, t := range node.Spec.Taints {
+		noExecute = noExecute || t.Effect == corev1.TaintEffectNoExecute
+	}
+	if !noExecute {
+		return 0, nil
+	}
 	for _, p := range c.podsOn(node.Name) {
 		if wlPodTerminal(p) {
 			continue

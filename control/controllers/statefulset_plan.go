@@ -10,7 +10,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // stsRevs are a StatefulSet's current and update revisions: their names
@@ -76,17 +75,7 @@ func stsRevisionOf(p *corev1.Pod) string { return p.Labels[appsv1.ControllerRevi
 // stsNewPod builds the pod of an ordinal from a template.
 func stsNewPod(set *appsv1.StatefulSet, tmpl *corev1.PodTemplateSpec, rev string, ord int) *corev1.Pod {
 	name := fmt.Sprintf("%s-%d", set.Name, ord)
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: set.Namespace, Labels: map[string]string{}, Annotations: map[string]string{},
-			OwnerReferences: []metav1.OwnerReference{wlControllerRef(set, stsGVK)}},
-		Spec: *tmpl.Spec.DeepCopy(),
-	}
-	for k, v := range tmpl.Labels {
-		p.Labels[k] = v
-	}
-	for k, v := range tmpl.Annotations {
-		p.Annotations[k] = v
-	}
+	p := wlPodFromTemplate(tmpl, set.Namespace, name, "", wlControllerRef(set, stsGVK))
 	p.Labels[appsv1.StatefulSetPodNameLabel] = name
 	p.Labels[appsv1.PodIndexLabel] = strconv.Itoa(ord)
 	p.Labels[appsv1.ControllerRevisionHashLabelKey] = rev

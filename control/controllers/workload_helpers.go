@@ -1,16 +1,22 @@
 package controllers
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
+
+	"github.com/minicluster/mini/control/client"
 )
 
 // Helpers shared by the StatefulSet, DaemonSet and Job controllers.
@@ -281,3 +287,57 @@ func wlToleratedBy(ts []corev1.Toleration, taint corev1.Taint) (corev1.Toleratio
 }
 
 func wlPtr[T any](v T) *T { return &v }
+
+// wlPodFromTemplate builds a pod of an owner from its template (labels,
+// annotations and spec copied), named name or generated from generateName.
+func wlPodFromTemplate(t *corev1.PodTemplateSpec, ns, name, generateName string, ref metav1.OwnerReference) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, GenerateName: generateName, Namespace: ns, Labels: map[string]string{},
+			Annotations: map[string]string{}, OwnerReferences: []metav1.OwnerReference{ref}},
+		Spec: *t.Spec.DeepCopy(),
+	}
+	for k, v := range t.Labels {
+		p.Labels[k] = v
+	}
+	for k, v := range t.Annotations {
+		p.Annotations[k] = v
+	}
+	return p
+}
+
+// wlPodOps creates and deletes an owner's pods under expectations, with
+// Kubernetes's events (SuccessfulCreate "Created pod: x" and so on). It
+// goes on after a failure and returns the first one.
+func wlPodOps(ctx context.Context, c *client.Client, rec *Recorder, exp *podOpExpectations, key string, owner runtime.Object,
+	creates, deletes []*corev1.Pod) error {
+	exp.ExpectCreations(key, len(creates))
+	for _, p := range deletes {
+		exp.ExpectDeletion(key, p.UID)
+	}
+	var firstErr error
+	for _, p := range creates {
+		if err := c.Create(ctx, p); err != nil {
+			exp.CreationObserved(key)
+			rec.Eventf(owner, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
+			if firstErr == nil {
+				firstErr = fmt.Errorf("create pod: %w", err)
+			}
+			continue
+		}
+		rec.Eventf(owner, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", p.Name)
+	}
+	for _, p := range deletes {
+		uid := p.UID
+		err := c.Delete(ctx, &corev1.Pod{}, p.Namespace, p.Name, &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		if err != nil {
+			exp.DeletionObserved(key, p.UID)
+			if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && firstErr == nil {
+				rec.Eventf(owner, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
+				firstErr = fmt.Errorf("delete pod %s: %w", p.Name, err)
+			}
+			continue
+		}
+		rec.Eventf(owner, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
+	}
+	return firstErr
+}
