@@ -23,10 +23,17 @@ import (
 // ipStart starts a plane with the named controllers.
 func ipStart(t testing.TB, o Options) (context.Context, *client.Client) {
 	t.Helper()
+	ctx, env := ipStartEnv(t, o)
+	return ctx, env.Client
+}
+
+// ipStartEnv is ipStart returning the whole environment (kubeconfig).
+func ipStartEnv(t testing.TB, o Options) (context.Context, *plantest.Env) {
+	t.Helper()
 	env := plantest.Start(t, plantest.Options{Components: []plane.Component{New(o)}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	return ctx, env.Client
+	return ctx, env
 }
 
 // ipWait polls cond until it holds or timeout passes; cond says what it
@@ -116,8 +123,7 @@ type ipRecorder struct {
 
 func ipRecord(ctx context.Context, t *testing.T, c *client.Client, list runtime.Object, ns string) *ipRecorder {
 	t.Helper()
-	// The server sends a watch's headers with its first event, so open the
-	// watch in the background, from the revision of a list.
+	// Watch from the revision of a list, so that no event is missed.
 	if err := c.List(ctx, ns, list, client.ListOptions{}); err != nil {
 		t.Fatalf("list: %v", err)
 	}
@@ -145,3 +151,5 @@ func (r *ipRecorder) snapshot() []watch.Event {
 	defer r.mu.Unlock()
 	return append([]watch.Event{}, r.events...)
 }
+
+func listBy(selector string) client.ListOptions { return client.ListOptions{LabelSelector: selector} }
