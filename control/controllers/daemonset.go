@@ -76,7 +76,8 @@ func (c *dsController) sync(ctx context.Context, key string) error {
 	}
 	pods := wlOwnedPods(c.pods, ds.Namespace, ds.UID)
 	plan := dsPlanFor(ds, nodes, pods, hash, c.m.Clock.Now())
-	if c.exp.Satisfied(key) {
+	satisfied := c.exp.Satisfied(key)
+	if satisfied {
 		if err := c.act(ctx, key, ds, hash, plan); err != nil {
 			return err
 		}
@@ -88,8 +89,11 @@ func (c *dsController) sync(ctx context.Context, key string) error {
 			return fmt.Errorf("update status: %w", err)
 		}
 	}
-	if plan.recheck > 0 {
+	switch {
+	case plan.recheck > 0:
 		return RequeueAfter(plan.recheck)
+	case !satisfied:
+		return RequeueAfter(c.exp.timeout) // in case the expectations lapse
 	}
 	return nil
 }

@@ -138,7 +138,7 @@ func (c *epController) sync(ctx context.Context, key string) error {
 		}
 		return nil
 	}
-	if svc.Spec.Selector == nil || svc.DeletionTimestamp != nil {
+	if svc.Spec.Selector == nil || svc.DeletionTimestamp != nil || svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return nil
 	}
 	want := &corev1.Endpoints{
@@ -210,7 +210,7 @@ func (c *epSliceController) sync(ctx context.Context, key string) error {
 		if svc.Spec.Selector == nil {
 			return nil
 		}
-		if svc.DeletionTimestamp == nil {
+		if svc.DeletionTimestamp == nil && svc.Spec.Type != corev1.ServiceTypeExternalName {
 			for _, s := range epBuildSlices(svc, c.w.selected(svc)) {
 				want = append(want, epSliceObject(svc, s))
 			}

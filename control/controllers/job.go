@@ -46,7 +46,9 @@ func (c *jobController) sync(ctx context.Context, key string) error {
 		return nil
 	}
 	if !c.exp.Satisfied(key) {
-		return nil // the pod events we wait for will bring the Job back
+		// The pod events we wait for bring the Job back; the requeue only
+		// covers expectations that lapse.
+		return RequeueAfter(c.exp.timeout)
 	}
 	plan := jobPlanFor(job, wlOwnedPods(c.pods, job.Namespace, job.UID), c.m.Clock.Now())
 	err := c.act(ctx, key, job, plan)

@@ -74,7 +74,7 @@ func TestKubectlOnWorkloads(t *testing.T) {
 		}
 		done <- string(out)
 	}()
-	ipWait(t, 10*time.Second, "the job's pod", func() (bool, string) {
+	ipWait(t, 30*time.Second, "the job's pod", func() (bool, string) {
 		pods := &corev1.PodList{}
 		if err := c.List(ctx, "default", pods, listBy("job-name=once")); err != nil || len(pods.Items) == 0 {
 			return false, "no pod yet"

@@ -84,7 +84,7 @@ func TestNodeLifecycleInProcess(t *testing.T) {
 		t.Fatalf("Ready=%s since %s (%s after the last renewal), reason %q message %q; want Unknown at least %s after it",
 			r.Status, lost, lost.Sub(t0), r.Reason, r.Message, grace)
 	}
-	ipWait(t, 10*time.Second, "unreachable taints and pods marked not ready", func() (bool, string) {
+	ipWait(t, 30*time.Second, "unreachable taints and pods marked not ready", func() (bool, string) {
 		node = &corev1.Node{}
 		_ = c.Get(ctx, "", "n1", node)
 		p := &corev1.Pod{}
@@ -95,7 +95,7 @@ func TestNodeLifecycleInProcess(t *testing.T) {
 
 	// The eviction timeout passes: the plain pod goes, the tolerant one stays.
 	fake.SetTime(lost.Add(evictAfter + time.Second))
-	ipWait(t, 10*time.Second, "pod plain to be evicted", func() (bool, string) {
+	ipWait(t, 30*time.Second, "pod plain to be evicted", func() (bool, string) {
 		err := c.Get(ctx, "default", "plain", &corev1.Pod{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	}, nudge)
@@ -124,7 +124,7 @@ func TestNodeLifecycleInProcess(t *testing.T) {
 	if err := c.UpdateStatus(ctx, node); err != nil {
 		t.Fatal(err)
 	}
-	ipWait(t, 10*time.Second, "taints to go once n1 is Ready again", func() (bool, string) {
+	ipWait(t, 30*time.Second, "taints to go once n1 is Ready again", func() (bool, string) {
 		node = &corev1.Node{} // decoding into a used object would keep its taints
 		_ = c.Get(ctx, "", "n1", node)
 		return len(node.Spec.Taints) == 0, fmt.Sprint(ipTaintKeys(node))
@@ -137,7 +137,7 @@ func TestNodeLifecycleInProcess(t *testing.T) {
 	if err := c.Delete(ctx, &corev1.Node{}, "", "n1", nil); err != nil {
 		t.Fatal(err)
 	}
-	ipWait(t, 10*time.Second, "the pods of deleted node n1 to be removed", func() (bool, string) {
+	ipWait(t, 30*time.Second, "the pods of deleted node n1 to be removed", func() (bool, string) {
 		err := c.Get(ctx, "default", "tolerant", &corev1.Pod{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	}, nudge)
@@ -154,7 +154,7 @@ func ipTaintKeys(n *corev1.Node) []string {
 // ipWantEvents waits for events with these reasons in any namespace.
 func ipWantEvents(ctx context.Context, t *testing.T, c *client.Client, reasons ...string) {
 	t.Helper()
-	ipWait(t, 10*time.Second, fmt.Sprintf("events %v", reasons), func() (bool, string) {
+	ipWait(t, 30*time.Second, fmt.Sprintf("events %v", reasons), func() (bool, string) {
 		evs := &corev1.EventList{}
 		if err := c.List(ctx, "", evs, client.ListOptions{}); err != nil {
 			return false, err.Error()
@@ -179,7 +179,7 @@ func TestNodeIPAMInProcess(t *testing.T) {
 	ipNode(ctx, t, c, "pre", func(n *corev1.Node) { n.Spec.PodCIDR, n.Spec.PodCIDRs = "10.244.0.0/24", []string{"10.244.0.0/24"} })
 	cidrOf := func(name string) string {
 		var got string
-		ipWait(t, 10*time.Second, "a pod CIDR for node "+name, func() (bool, string) {
+		ipWait(t, 30*time.Second, "a pod CIDR for node "+name, func() (bool, string) {
 			n := &corev1.Node{}
 			err := c.Get(ctx, "", name, n)
 			got = n.Spec.PodCIDR

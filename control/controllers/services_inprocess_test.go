@@ -103,7 +103,7 @@ func TestEndpointsInProcess(t *testing.T) {
 	ipWebPod(ctx, t, c, "b", "10.244.0.3", 9090, false)
 	want := func(what, view string) {
 		t.Helper()
-		ipWait(t, 10*time.Second, what, func() (bool, string) {
+		ipWait(t, 30*time.Second, what, func() (bool, string) {
 			eps, slices := ipEndpointsView(ctx, c, "web")
 			return eps == view && slices == view, "endpoints " + eps + "; slices " + slices
 		})
@@ -128,7 +128,7 @@ func TestEndpointsInProcess(t *testing.T) {
 	if err := c.Delete(ctx, &corev1.Service{}, "default", "web", nil); err != nil {
 		t.Fatal(err)
 	}
-	ipWait(t, 10*time.Second, "endpoints and slices of the deleted service to go", func() (bool, string) {
+	ipWait(t, 30*time.Second, "endpoints and slices of the deleted service to go", func() (bool, string) {
 		eps, slices := ipEndpointsView(ctx, c, "web")
 		return strings.Contains(eps, "not found") && slices == "ready:[] notready:[]", eps + "; " + slices
 	})
@@ -148,19 +148,19 @@ func TestServiceAccountsInProcess(t *testing.T) {
 		}
 	}
 	for _, ns := range []string{"default", "kube-system", "team"} {
-		ipWait(t, 10*time.Second, "service account default in "+ns, has(ns))
+		ipWait(t, 30*time.Second, "service account default in "+ns, has(ns))
 	}
 	if err := c.Delete(ctx, &corev1.ServiceAccount{}, "team", "default", nil); err != nil {
 		t.Fatal(err)
 	}
-	ipWait(t, 10*time.Second, "service account default in team to be recreated", has("team"))
+	ipWait(t, 30*time.Second, "service account default in team to be recreated", has("team"))
 }
 
 // TestKubernetesServiceInProcess: default/kubernetes at 10.96.0.1:443 with
 // endpoints at the API server's address, restored when changed.
 func TestKubernetesServiceInProcess(t *testing.T) {
 	ctx, c := ipStart(t, Options{Only: []string{"kubernetes-service"}, APIServerAddress: "172.18.0.2", APIServerPort: 6443})
-	ipWait(t, 10*time.Second, "the kubernetes service and its endpoints", func() (bool, string) {
+	ipWait(t, 30*time.Second, "the kubernetes service and its endpoints", func() (bool, string) {
 		svc, ep, sl := &corev1.Service{}, &corev1.Endpoints{}, &discoveryv1.EndpointSlice{}
 		if err := c.Get(ctx, "default", "kubernetes", svc); err != nil {
 			return false, err.Error()
@@ -186,7 +186,7 @@ func TestKubernetesServiceInProcess(t *testing.T) {
 	if err := c.Update(ctx, ep); err != nil {
 		t.Fatal(err)
 	}
-	ipWait(t, 10*time.Second, "the kubernetes endpoints to be restored", func() (bool, string) {
+	ipWait(t, 30*time.Second, "the kubernetes endpoints to be restored", func() (bool, string) {
 		ep := &corev1.Endpoints{}
 		err := c.Get(ctx, "default", "kubernetes", ep)
 		return err == nil && ep.Subsets[0].Addresses[0].IP == "172.18.0.2", fmt.Sprint(err, ep.Subsets)

@@ -40,7 +40,7 @@ func TestStatefulSetInProcess(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		ipRunStsPod(ctx, t, c, fmt.Sprintf("web-%d", i), i)
 	}
-	ipWait(t, 10*time.Second, "statefulset status 3 ready", func() (bool, string) {
+	ipWait(t, 30*time.Second, "statefulset status 3 ready", func() (bool, string) {
 		s := &appsv1.StatefulSet{}
 		if err := c.Get(ctx, "default", "web", s); err != nil {
 			return false, err.Error()
@@ -92,7 +92,7 @@ func TestStatefulSetInProcess(t *testing.T) {
 			t.Fatalf("%s recreated with %s, want img:v2", name, img)
 		}
 	}
-	ipWait(t, 10*time.Second, "rolling update to complete", func() (bool, string) {
+	ipWait(t, 30*time.Second, "rolling update to complete", func() (bool, string) {
 		s := &appsv1.StatefulSet{}
 		_ = c.Get(ctx, "default", "web", s)
 		return s.Status.UpdatedReplicas == 3 && s.Status.CurrentRevision == s.Status.UpdateRevision && s.Status.ReadyReplicas == 3, fmt.Sprintf("%+v", s.Status)
@@ -113,7 +113,7 @@ func TestStatefulSetInProcess(t *testing.T) {
 // ipRunStsPod waits for a StatefulSet pod to exist and runs it ready.
 func ipRunStsPod(ctx context.Context, t *testing.T, c *client.Client, name string, i int) {
 	t.Helper()
-	ipWait(t, 10*time.Second, "pod "+name+" to be created", func() (bool, string) {
+	ipWait(t, 30*time.Second, "pod "+name+" to be created", func() (bool, string) {
 		p := &corev1.Pod{}
 		err := c.Get(ctx, "default", name, p)
 		return err == nil && p.DeletionTimestamp == nil, fmt.Sprint(err)
@@ -128,7 +128,7 @@ func ipRunStsPod(ctx context.Context, t *testing.T, c *client.Client, name strin
 func ipPlayTerminate(ctx context.Context, t *testing.T, c *client.Client, name string) {
 	t.Helper()
 	var uid types.UID
-	ipWait(t, 10*time.Second, "pod "+name+" to be marked for deletion", func() (bool, string) {
+	ipWait(t, 30*time.Second, "pod "+name+" to be marked for deletion", func() (bool, string) {
 		p := &corev1.Pod{}
 		err := c.Get(ctx, "default", name, p)
 		uid = p.UID
@@ -264,7 +264,7 @@ func TestDaemonSetInProcess(t *testing.T) {
 		return per, nil
 	}
 	wantPods := func(want map[string]int, what string) {
-		ipWait(t, 10*time.Second, what, func() (bool, string) {
+		ipWait(t, 30*time.Second, what, func() (bool, string) {
 			per, err := schedule()
 			if err != nil {
 				return false, err.Error()
@@ -275,7 +275,7 @@ func TestDaemonSetInProcess(t *testing.T) {
 	wantPods(map[string]int{"n1": 1}, "a daemon pod on n1 only")
 	ipNode(ctx, t, c, "n3", pool)
 	wantPods(map[string]int{"n1": 1, "n3": 1}, "a daemon pod on the new node n3")
-	ipWait(t, 10*time.Second, "daemonset status", func() (bool, string) {
+	ipWait(t, 30*time.Second, "daemonset status", func() (bool, string) {
 		d := &appsv1.DaemonSet{}
 		_ = c.Get(ctx, "default", "agent", d)
 		st := d.Status
@@ -290,7 +290,7 @@ func TestDaemonSetInProcess(t *testing.T) {
 	if err := c.Update(ctx, n3); err != nil {
 		t.Fatal(err)
 	}
-	ipWait(t, 10*time.Second, "the daemon pod on n3 to be deleted", func() (bool, string) {
+	ipWait(t, 30*time.Second, "the daemon pod on n3 to be deleted", func() (bool, string) {
 		pods := &corev1.PodList{}
 		if err := c.List(ctx, "default", pods, client.ListOptions{LabelSelector: "app=agent"}); err != nil {
 			return false, err.Error()
