@@ -152,4 +152,4 @@ func (r *ipRecorder) snapshot() []watch.Event {
 	return append([]watch.Event{}, r.events...)
 }
 
-func listBy(selector string) client.ListOptions { return client.ListOptions{LabelSelector: selector} }
+func ipListBy(selector string) client.ListOptions { return client.ListOptions{LabelSelector: selector} }

@@ -53,7 +53,7 @@ func TestKubectlOnWorkloads(t *testing.T) {
 	}
 	hist := run("rollout", "history", "statefulset/web")
 	lines := strings.Fields(hist)
-	if !strings.Contains(hist, "REVISION") || !containsWord(lines, "1") || !containsWord(lines, "2") {
+	if !strings.Contains(hist, "REVISION") || !ipHasWord(lines, "1") || !ipHasWord(lines, "2") {
 		t.Errorf("kubectl rollout history:\n%s\nwant revisions 1 and 2", hist)
 	}
 	if rev := run("rollout", "history", "statefulset/web", "--revision=1"); !strings.Contains(rev, "img:v1") {
@@ -76,7 +76,7 @@ func TestKubectlOnWorkloads(t *testing.T) {
 	}()
 	ipWait(t, 30*time.Second, "the job's pod", func() (bool, string) {
 		pods := &corev1.PodList{}
-		if err := c.List(ctx, "default", pods, listBy("job-name=once")); err != nil || len(pods.Items) == 0 {
+		if err := c.List(ctx, "default", pods, ipListBy("job-name=once")); err != nil || len(pods.Items) == 0 {
 			return false, "no pod yet"
 		}
 		return ipSucceed(ctx, c, &pods.Items[0]) == nil, ""
@@ -86,7 +86,7 @@ func TestKubectlOnWorkloads(t *testing.T) {
 	}
 }
 
-func containsWord(ws []string, w string) bool {
+func ipHasWord(ws []string, w string) bool {
 	for _, x := range ws {
 		if x == w {
 			return true

@@ -182,7 +182,7 @@ func TestRevPatchRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := stsTemplateOf(&appsv1.ControllerRevision{Data: runtimeRaw(data)})
+	tmpl, err := stsTemplateOf(&appsv1.ControllerRevision{Data: fxRaw(data)})
 	if err != nil {
 		t.Fatal(err)
 	}

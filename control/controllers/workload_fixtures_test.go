@@ -92,4 +92,4 @@ func fxNodeReady(st corev1.ConditionStatus) func(*corev1.Node) {
 	}
 }
 
-func runtimeRaw(b []byte) runtime.RawExtension { return runtime.RawExtension{Raw: b} }
+func fxRaw(b []byte) runtime.RawExtension { return runtime.RawExtension{Raw: b} }

@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -58,11 +57,6 @@ func wlPodTerminal(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
 
-// wlPodActive reports whether a pod is neither finished nor being deleted.
-func wlPodActive(p *corev1.Pod) bool {
-	return !wlPodTerminal(p) && p.DeletionTimestamp == nil
-}
-
 // wlControllerRef returns an owner's controller reference.
 func wlControllerRef(owner metav1.Object, gvk schema.GroupVersionKind) metav1.OwnerReference {
 	t := true
@@ -103,7 +97,7 @@ func wlEnqueueOwner(q *Queue, kind string) cache.ResourceEventHandler {
 		AddFunc: enqueue,
 		UpdateFunc: func(old, cur any) {
 			enqueue(cur)
-			if o, c := old.(metav1.Object), cur.(metav1.Object); !equalRefs(metav1.GetControllerOf(o), metav1.GetControllerOf(c)) {
+			if o, c := old.(metav1.Object), cur.(metav1.Object); !wlSameRef(metav1.GetControllerOf(o), metav1.GetControllerOf(c)) {
 				enqueue(old)
 			}
 		},
@@ -111,23 +105,11 @@ func wlEnqueueOwner(q *Queue, kind string) cache.ResourceEventHandler {
 	}
 }
 
-func equalRefs(a, b *metav1.OwnerReference) bool {
+func wlSameRef(a, b *metav1.OwnerReference) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
 	return a.UID == b.UID
-}
-
-// wlSelector converts a label selector; a nil or invalid one selects nothing.
-func wlSelector(s *metav1.LabelSelector) labels.Selector {
-	if s == nil {
-		return labels.Nothing()
-	}
-	sel, err := metav1.LabelSelectorAsSelector(s)
-	if err != nil {
-		return labels.Nothing()
-	}
-	return sel
 }
 
 // podOpExpectations remembers pod creations and deletions a controller made
