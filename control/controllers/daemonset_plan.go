@@ -195,7 +195,6 @@ func dsPlanFor(ds *appsv1.DaemonSet, nodes []*corev1.Node, pods []*corev1.Pod, h
 		byNode[n] = append(byNode[n], p)
 	}
 	st := appsv1.DaemonSetStatus{ObservedGeneration: ds.Generation, CollisionCount: ds.Status.CollisionCount, Conditions: ds.Status.Conditions}
-	minReady := ds.Spec.MinReadySeconds
 	run := map[string]bool{}
 	for _, n := range nodes {
 		shouldRun, shouldContinue := dsFits(&ds.Spec.Template.Spec, n)
@@ -206,42 +205,15 @@ func dsPlanFor(ds *appsv1.DaemonSet, nodes []*corev1.Node, pods []*corev1.Pod, h
 			}
 		}
 		sort.Slice(live, func(i, j int) bool { return live[i].CreationTimestamp.Before(&live[j].CreationTimestamp) })
-		switch {
-		case shouldRun && len(byNode[n.Name]) == 0:
+		create, del := dsNodeActions(shouldRun, shouldContinue, len(byNode[n.Name]) > 0, live)
+		if create {
 			plan.create = append(plan.create, n.Name)
-		case shouldContinue:
-			var running []*corev1.Pod
-			for _, p := range live {
-				if p.Status.Phase == corev1.PodFailed {
-					plan.delete = append(plan.delete, p)
-				} else {
-					running = append(running, p)
-				}
-			}
-			if len(running) > 1 {
-				plan.delete = append(plan.delete, running[1:]...)
-			}
-		default:
-			plan.delete = append(plan.delete, live...)
 		}
+		plan.delete = append(plan.delete, del...)
 		if shouldRun {
 			run[n.Name] = true
-			st.DesiredNumberScheduled++
-			if len(live) == 0 {
-				continue
-			}
-			st.CurrentNumberScheduled++
-			p := live[0]
-			if wlPodReady(p) {
-				st.NumberReady++
-				if wlPodAvailable(p, minReady, now) {
-					st.NumberAvailable++
-				} else if d := wlPodReadySince(p).Add(time.Duration(minReady) * time.Second).Sub(now); plan.recheck == 0 || d < plan.recheck {
-					plan.recheck = d
-				}
-			}
-			if p.Labels[appsv1.ControllerRevisionHashLabelKey] == hash {
-				st.UpdatedNumberScheduled++
+			if d := dsCount(&st, live, hash, ds.Spec.MinReadySeconds, now); d > 0 && (plan.recheck == 0 || d < plan.recheck) {
+				plan.recheck = d
 			}
 		} else if len(live) > 0 {
 			st.NumberMisscheduled++
@@ -253,6 +225,53 @@ func dsPlanFor(ds *appsv1.DaemonSet, nodes []*corev1.Node, pods []*corev1.Pod, h
 		plan.delete = append(plan.delete, dsRollingDeletes(ds, nodes, byNode, run, hash, now, plan.delete)...)
 	}
 	return plan
+}
+
+// dsNodeActions decides for one node whether to create a daemon pod and
+// which of its live pods (oldest first) to delete: failed ones and
+// duplicates where the daemon may stay, all where it may not.
+func dsNodeActions(shouldRun, shouldContinue, any bool, live []*corev1.Pod) (bool, []*corev1.Pod) {
+	switch {
+	case shouldRun && !any:
+		return true, nil
+	case shouldContinue:
+		var del, running []*corev1.Pod
+		for _, p := range live {
+			if p.Status.Phase == corev1.PodFailed {
+				del = append(del, p)
+			} else {
+				running = append(running, p)
+			}
+		}
+		if len(running) > 1 {
+			del = append(del, running[1:]...)
+		}
+		return false, del
+	}
+	return false, live
+}
+
+// dsCount adds a node that should run the daemon to the status, counting
+// its oldest live pod, and returns when that pod becomes available.
+func dsCount(st *appsv1.DaemonSetStatus, live []*corev1.Pod, hash string, minReady int32, now time.Time) time.Duration {
+	st.DesiredNumberScheduled++
+	if len(live) == 0 {
+		return 0
+	}
+	st.CurrentNumberScheduled++
+	p := live[0]
+	if p.Labels[appsv1.ControllerRevisionHashLabelKey] == hash {
+		st.UpdatedNumberScheduled++
+	}
+	if !wlPodReady(p) {
+		return 0
+	}
+	st.NumberReady++
+	if wlPodAvailable(p, minReady, now) {
+		st.NumberAvailable++
+		return 0
+	}
+	return wlPodReadySince(p).Add(time.Duration(minReady) * time.Second).Sub(now)
 }
 
 // dsRollingDeletes picks the old pods to replace now: every old pod that is

@@ -143,8 +143,7 @@ func jobClassify(pods []*corev1.Pod) jobPods {
 // jobPlanFor decides one pass over a Job: keep min(parallelism, remaining
 // completions) pods active, count successes and failures, and finish the
 // Job as Complete, or as Failed on the backoff limit or the active
-// deadline, deleting what is still running. Counts never go down, so a
-// finished pod deleted by someone else stays counted.
+// deadline, deleting what is still running.
 func jobPlanFor(job *batchv1.Job, pods []*corev1.Pod, now time.Time) jobPlan {
 	st := *job.Status.DeepCopy()
 	plan := jobPlan{}
@@ -155,39 +154,13 @@ func jobPlanFor(job *batchv1.Job, pods []*corev1.Pod, now time.Time) jobPlan {
 		plan.status = st
 		return plan
 	}
-	indexed := jobIndexed(job)
-	done := jobParseIndexes(st.CompletedIndexes)
-	var active []*corev1.Pod
-	for _, p := range jp.active {
-		if i := jobIndexOf(p); indexed && (i < 0 || i >= jobInt(job.Spec.Completions, 1) || done[i]) {
-			plan.delete = append(plan.delete, p) // a stray or duplicate index
-			continue
-		}
-		active = append(active, p)
-	}
-	for _, p := range jp.succeeded {
-		if i := jobIndexOf(p); indexed && i >= 0 && i < jobInt(job.Spec.Completions, 1) {
-			done[i] = true
-		}
-	}
-	succeeded := len(jp.succeeded)
-	if indexed {
-		succeeded = len(done)
-		st.CompletedIndexes = jobFormatIndexes(done)
-	}
-	st.Succeeded = max(st.Succeeded, int32(succeeded))
-	st.Failed = max(st.Failed, int32(len(jp.failed)))
+	active, stray, done, succeeded := jobCount(job, &st, jp)
+	plan.delete = stray
 	st.Ready = wlPtr(int32(jp.ready))
 	st.Terminating = wlPtr(int32(len(jp.terminating)))
 
 	if job.Spec.Suspend != nil && *job.Spec.Suspend {
-		plan.delete = append(plan.delete, active...)
-		st.Active, st.Ready = 0, wlPtr(int32(0))
-		if jobSetCondition(&st, batchv1.JobSuspended, corev1.ConditionTrue, "JobSuspended", "Job suspended", now) {
-			plan.events = append(plan.events, jobEvent{corev1.EventTypeNormal, "Suspended", "Job suspended"})
-		}
-		plan.status = st
-		return plan
+		return jobSuspend(st, active, plan, now)
 	}
 	if jobIsTrue(&st, batchv1.JobSuspended) {
 		jobSetCondition(&st, batchv1.JobSuspended, corev1.ConditionFalse, "JobResumed", "Job resumed", now)
@@ -197,7 +170,6 @@ func jobPlanFor(job *batchv1.Job, pods []*corev1.Pod, now time.Time) jobPlan {
 	if st.StartTime == nil {
 		st.StartTime = wlPtr(metav1.NewTime(now))
 	}
-
 	if reason, msg := jobFailure(job, &st, jp, now, &plan); reason != "" {
 		return jobFinish(job, st, active, jp, plan, batchv1.JobFailureTarget, batchv1.JobFailed, reason, msg, now)
 	}
@@ -224,6 +196,46 @@ func jobPlanFor(job *batchv1.Job, pods []*corev1.Pod, now time.Time) jobPlan {
 		}
 	}
 	st.Active = int32(len(active) - len(excess) + len(plan.create))
+	plan.status = st
+	return plan
+}
+
+// jobCount splits a Job's active pods into those to keep and strays (an
+// Indexed Job's pods of invalid or completed indexes), records completed
+// indexes, and counts successes and failures into st; counts never go
+// down, so a finished pod deleted by someone else stays counted.
+func jobCount(job *batchv1.Job, st *batchv1.JobStatus, jp jobPods) (active, stray []*corev1.Pod, done map[int]bool, succeeded int) {
+	indexed, completions := jobIndexed(job), jobInt(job.Spec.Completions, 1)
+	done = jobParseIndexes(st.CompletedIndexes)
+	for _, p := range jp.active {
+		if i := jobIndexOf(p); indexed && (i < 0 || i >= completions || done[i]) {
+			stray = append(stray, p)
+			continue
+		}
+		active = append(active, p)
+	}
+	for _, p := range jp.succeeded {
+		if i := jobIndexOf(p); indexed && i >= 0 && i < completions {
+			done[i] = true
+		}
+	}
+	succeeded = len(jp.succeeded)
+	if indexed {
+		succeeded = len(done)
+		st.CompletedIndexes = jobFormatIndexes(done)
+	}
+	st.Succeeded = max(st.Succeeded, int32(succeeded))
+	st.Failed = max(st.Failed, int32(len(jp.failed)))
+	return active, stray, done, succeeded
+}
+
+// jobSuspend deletes a suspended Job's active pods and marks it Suspended.
+func jobSuspend(st batchv1.JobStatus, active []*corev1.Pod, plan jobPlan, now time.Time) jobPlan {
+	plan.delete = append(plan.delete, active...)
+	st.Active, st.Ready = 0, wlPtr(int32(0))
+	if jobSetCondition(&st, batchv1.JobSuspended, corev1.ConditionTrue, "JobSuspended", "Job suspended", now) {
+		plan.events = append(plan.events, jobEvent{corev1.EventTypeNormal, "Suspended", "Job suspended"})
+	}
 	plan.status = st
 	return plan
 }

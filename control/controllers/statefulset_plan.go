@@ -109,14 +109,11 @@ func stsTemplateOf(r *appsv1.ControllerRevision) (*corev1.PodTemplateSpec, error
 	return &d.Spec.Template, nil
 }
 
-// stsPlanFor decides one pass over a StatefulSet's pods: Kubernetes's
-// updateStatefulSet with the OrderedReady (monotonic) and Parallel policies,
-// scale down from the highest ordinal, and RollingUpdate in reverse ordinal
-// order down to the partition.
-func stsPlanFor(set *appsv1.StatefulSet, pods []*corev1.Pod, revs stsRevs, now time.Time) stsPlan {
+// stsSlots puts the pods with ordinals below replicas in their slots and
+// returns the others (condemned), highest ordinal first.
+func stsSlots(set *appsv1.StatefulSet, pods []*corev1.Pod) (slots, condemned []*corev1.Pod) {
 	replicas, start := stsReplicas(set), stsStart(set)
-	slots := make([]*corev1.Pod, replicas)
-	var condemned []*corev1.Pod
+	slots = make([]*corev1.Pod, replicas)
 	ord := map[*corev1.Pod]int{}
 	for _, p := range pods {
 		o, ok := stsOrdinal(set.Name, p.Name)
@@ -131,15 +128,32 @@ func stsPlanFor(set *appsv1.StatefulSet, pods []*corev1.Pod, revs stsRevs, now t
 		}
 	}
 	sort.Slice(condemned, func(i, j int) bool { return ord[condemned[i]] > ord[condemned[j]] })
-	plan := stsPlan{status: stsStatus(set, pods, revs, now)}
-	for _, p := range pods {
-		if _, ok := ord[p]; ok && wlPodReady(p) && !wlPodAvailable(p, set.Spec.MinReadySeconds, now) {
+	return slots, condemned
+}
+
+// stsRecheck returns when the next ready pod becomes available
+// (minReadySeconds), or 0.
+func stsRecheck(set *appsv1.StatefulSet, slots, condemned []*corev1.Pod, now time.Time) time.Duration {
+	var next time.Duration
+	for _, p := range append(append([]*corev1.Pod{}, slots...), condemned...) {
+		if p != nil && wlPodReady(p) && !wlPodAvailable(p, set.Spec.MinReadySeconds, now) {
 			d := wlPodReadySince(p).Add(time.Duration(set.Spec.MinReadySeconds) * time.Second).Sub(now)
-			if plan.recheck == 0 || d < plan.recheck {
-				plan.recheck = d
+			if next == 0 || d < next {
+				next = d
 			}
 		}
 	}
+	return next
+}
+
+// stsPlanFor decides one pass over a StatefulSet's pods: Kubernetes's
+// updateStatefulSet with the OrderedReady (monotonic) and Parallel policies,
+// scale down from the highest ordinal, and RollingUpdate in reverse ordinal
+// order down to the partition.
+func stsPlanFor(set *appsv1.StatefulSet, pods []*corev1.Pod, revs stsRevs, now time.Time) stsPlan {
+	replicas, start := stsReplicas(set), stsStart(set)
+	slots, condemned := stsSlots(set, pods)
+	plan := stsPlan{status: stsStatus(set, pods, revs, now), recheck: stsRecheck(set, slots, condemned, now)}
 	monotonic := set.Spec.PodManagementPolicy != appsv1.ParallelPodManagement
 	for i, p := range slots {
 		tmpl, rev := revs.update, revs.updateName
