@@ -127,7 +127,7 @@ func (dc *deployController) sync(ctx context.Context, key string) error {
 	}
 	d := cached.DeepCopy()
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-	if err != nil {
+	if err != nil || d.Spec.Selector == nil {
 		return nil // refused by validation; nothing to retry
 	}
 	if sel.Empty() {

@@ -131,7 +131,7 @@ func mustCreate(t *testing.T, ctx context.Context, c *client.Client, objs ...run
 	}
 }
 
-func mustDelete(t *testing.T, ctx context.Context, c *client.Client, proto runtime.Object, ns, name string, policy metav1.DeletionPropagation) {
+func mustDelete(t testing.TB, ctx context.Context, c *client.Client, proto runtime.Object, ns, name string, policy metav1.DeletionPropagation) {
 	t.Helper()
 	if err := c.Delete(ctx, proto, ns, name, &metav1.DeleteOptions{PropagationPolicy: &policy}); err != nil {
 		t.Fatalf("deleting %s: %v", name, err)

@@ -33,7 +33,7 @@ func start(t *testing.T, o controllers.Options) (*plantest.Env, context.Context)
 // waitFor polls cond every 10ms until it holds, failing the test with what
 // it waited for after timeout. step, when set, runs before each poll (to
 // move a fake clock along).
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, error), step ...func()) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, error), step ...func()) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last error
@@ -65,7 +65,7 @@ type kubelet struct {
 	inf   cache.SharedIndexInformer
 }
 
-func startKubelet(t *testing.T, ctx context.Context, c *client.Client, node string, clk clock.PassiveClock, ready bool) *kubelet {
+func startKubelet(t testing.TB, ctx context.Context, c *client.Client, node string, clk clock.PassiveClock, ready bool) *kubelet {
 	t.Helper()
 	if clk == nil {
 		clk = clock.RealClock{}

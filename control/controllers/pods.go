@@ -81,7 +81,7 @@ func podFromTemplate(t *corev1.PodTemplateSpec, parent metav1.Object, ref *metav
 		Spec: *t.Spec.DeepCopy(),
 	}
 	if ref != nil {
-		p.OwnerReferences = []metav1.OwnerReference{*ref}
+		p.OwnerReferences = []metav1.OwnerReference{*ref.DeepCopy()} // no pointer shared between pods
 	}
 	return p
 }

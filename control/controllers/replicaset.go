@@ -150,7 +150,7 @@ func (rc *rsController) sync(ctx context.Context, key string) error {
 	}
 	needsSync := rc.exp.Satisfied(key)
 	sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
-	if err != nil {
+	if err != nil || rs.Spec.Selector == nil {
 		return nil // the API server validates selectors; nothing to retry
 	}
 	pods, err := claim(ctx, newRefManager(rc.m.Client, rs, sel), rc.candidatePods(rs))

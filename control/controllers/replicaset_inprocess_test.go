@@ -110,11 +110,15 @@ func TestReplicaSetLifecycle(t *testing.T) {
 
 	// A failed pod no longer counts and is replaced (and kept).
 	owned, _, _ := ownedPods(ctx, c, "rs", rs.UID)
-	failed := owned[0].DeepCopy()
-	failed.Status.Phase = corev1.PodFailed
-	if err := c.UpdateStatus(ctx, failed); err != nil {
-		t.Fatal(err)
-	}
+	failed := &corev1.Pod{}
+	waitFor(t, 10*time.Second, "the pod's phase to be set to Failed", func() (bool, error) {
+		if err := c.Get(ctx, "default", owned[0].Name, failed); err != nil {
+			return false, err
+		}
+		failed.Status.Phase = corev1.PodFailed
+		err := c.UpdateStatus(ctx, failed)
+		return err == nil, err
+	})
 	wantOwned("the failed pod to be replaced", 3, func(owned, _ []corev1.Pod) error {
 		for _, p := range owned {
 			if p.Name == failed.Name {
