@@ -150,6 +150,7 @@ func TestKubectlRollout(t *testing.T) {
 		if err != nil {
 			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+		t.Logf("kubectl %s:\n%s", strings.Join(args, " "), out)
 		return string(out)
 	}
 	expect := func(out string, want ...string) {
