@@ -72,6 +72,7 @@ func (s *server) serveLog(w http.ResponseWriter, r *http.Request, pod *corev1.Po
 	out := &flushWriter{w: w, left: limit}
 	if f, ok := w.(http.Flusher); ok {
 		out.f = f
+		f.Flush() // a follower gets the headers before the first line
 	}
 	if err := s.rt.Logs(r.Context(), c, o, out); err != nil && !errors.Is(err, errLimit) {
 		s.cfg.Logf("agent: logs of %s/%s %s: %v", pod.Namespace, pod.Name, name, err)

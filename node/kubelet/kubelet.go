@@ -193,6 +193,9 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	if k.cfg.ListenAddr != "-" {
 		srv, err := k.startServer(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 		wg.Add(1)
@@ -211,7 +214,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); k.rt.Watch(ctx, func(uid types.UID, _ string) { k.notify(uid) }) }()
 	if !cache.WaitForCacheSync(ctx.Done(), k.pods.HasSynced, k.services.HasSynced) {
-		return ctx.Err()
+		return nil // ctx ended
 	}
 	k.log.Printf("kubelet: node %s: watching pods (network %s, pause image %s)", k.cfg.NodeName, k.cfg.Network, k.rt.PauseImage())
 	t := k.clk.NewTicker(k.cfg.Resync)

@@ -63,7 +63,7 @@ func TestPodContainersShareLocalhost(t *testing.T) {
 	p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "side", Image: h.Images[testimage.Echo],
 		Env: []corev1.EnvVar{{Name: "PORT", Value: "9090"}, {Name: "GREETING", Value: "hi $(PORT) $$(PORT)"}}})
 	h.CreatePod(p)
-	p = h.WaitPod("duo", "Running and Ready", 30*time.Second, kubelettest.Running)
+	p = h.WaitPod("duo", "Running and Ready", 90*time.Second, kubelettest.Running)
 
 	_, subnet, _ := net.ParseCIDR(h.Subnet)
 	if ip := net.ParseIP(p.Status.PodIP); ip == nil || !subnet.Contains(ip) {

@@ -197,8 +197,26 @@ func (h *Harness) StartKubelet() {
 		cancel()
 		h.T.Fatalf("kubelet: %v", err)
 	}
+	prev := h.agentPort()
 	h.K, h.cancel, h.done = k, cancel, make(chan error, 1)
 	go func() { h.done <- k.Run(ctx) }()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if p := h.agentPort(); p != 0 && p != prev {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.T.Fatalf("the kubelet did not publish its agent server on node %s within 30s", h.Node)
+		}
+	}
+}
+
+// agentPort is the agent port the Node publishes (0 if none).
+func (h *Harness) agentPort() int32 {
+	n := &corev1.Node{}
+	if err := h.Env.Client.Get(h.Ctx, "", h.Node, n); err != nil || n.Annotations[kubelet.ServingCertAnnotation] == "" {
+		return 0
+	}
+	return n.Status.DaemonEndpoints.KubeletEndpoint.Port
 }
 
 // StopKubelet stops the kubelet (the pods keep running).

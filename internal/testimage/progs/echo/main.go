@@ -17,7 +17,7 @@
 //	echo hostname           print the hostname
 //	echo tty                print whether stdin is a terminal
 //	echo check URL          exit 0 when GET URL answers 2xx/3xx, else 1
-//	echo sleep DURATION     sleep
+//	echo sleep DURATION [TOOL ARGS...]  sleep, then run a tool
 //	echo fail-health        create HEALTH_FILE; echo heal removes it
 package main
 
@@ -146,9 +146,12 @@ func tool(name string, args []string) int {
 			fmt.Fprintln(os.Stderr, resp.Status)
 			return 1
 		}
-	case "sleep":
+	case "sleep": // sleep DURATION [TOOL ARGS...]
 		d, _ := time.ParseDuration(arg(0))
 		time.Sleep(d)
+		if len(args) > 1 {
+			return tool(args[1], args[2:])
+		}
 	case "fail-health":
 		return boolExit(os.WriteFile(healthFile(), nil, 0o644) == nil)
 	case "heal":
