@@ -122,7 +122,9 @@ func restConfig(h *kubelettest.Harness) *rest.Config {
 	return &rest.Config{Host: cfg.Server, BearerToken: cfg.Token, TLSClientConfig: rest.TLSClientConfig{CAData: cfg.CAData}}
 }
 
-type sizes struct{ ch chan *remotecommand.TerminalSize }
+type sizes struct {
+	ch chan *remotecommand.TerminalSize
+}
 
 func (s sizes) Next() *remotecommand.TerminalSize { return <-s.ch }
 

@@ -75,7 +75,10 @@ func inspect(s container.State) *container.InspectResponse {
 
 func TestState(t *testing.T) {
 	start, end := "2026-01-02T03:04:05.678Z", "2026-01-02T03:05:06.1Z"
-	ts := func(s string) metav1.Time { x, _ := time.Parse(time.RFC3339Nano, s); return metav1.NewTime(x.Truncate(time.Second)) }
+	ts := func(s string) metav1.Time {
+		x, _ := time.Parse(time.RFC3339Nano, s)
+		return metav1.NewTime(x.Truncate(time.Second))
+	}
 	for name, tc := range map[string]struct {
 		in   container.State
 		want corev1.ContainerState
