@@ -18,6 +18,7 @@
 //	echo tty                print whether stdin is a terminal
 //	echo check URL          exit 0 when GET URL answers 2xx/3xx, else 1
 //	echo sleep DURATION [TOOL ARGS...]  sleep, then run a tool
+//	echo alloc MEGABYTES    use that much memory, then sleep
 //	echo fail-health        create HEALTH_FILE; echo heal removes it
 package main
 
@@ -152,6 +153,18 @@ func tool(name string, args []string) int {
 		if len(args) > 1 {
 			return tool(args[1], args[2:])
 		}
+	case "alloc": // alloc MEGABYTES: touch that much memory, then sleep
+		n, _ := strconv.Atoi(arg(0))
+		var keep [][]byte
+		for i := 0; i < n; i++ {
+			b := make([]byte, 1<<20)
+			for j := range b {
+				b[j] = byte(j)
+			}
+			keep = append(keep, b)
+		}
+		fmt.Printf("allocated %d MiB\n", len(keep))
+		time.Sleep(time.Hour)
 	case "fail-health":
 		return boolExit(os.WriteFile(healthFile(), nil, 0o644) == nil)
 	case "heal":
