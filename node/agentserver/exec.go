@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
 
 	"github.com/minicluster/mini/node/runtime"
@@ -104,6 +106,8 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, run func(context
 	}
 	conn := wsstream.NewConn(protocols)
 	conn.SetIdleTimeout(idleTimeout)
+	// wsstream logs the connection's normal end as an error: not here
+	r = r.WithContext(klog.NewContext(r.Context(), logr.Discard()))
 	proto, streams, err := conn.Open(w, r)
 	if err != nil {
 		s.cfg.Logf("agent: %s %s: websocket: %v", r.Method, r.URL.Path, err)

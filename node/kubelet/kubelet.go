@@ -126,6 +126,8 @@ type Kubelet struct {
 	runCtx context.Context // workers run in it; set by Run
 
 	mu       sync.Mutex
+	stopping bool           // Run is returning: no new workers
+	running  sync.WaitGroup // worker goroutines
 	workers  map[types.UID]*worker
 	finished map[types.UID]time.Time // pods terminated and deleted by this kubelet
 }
@@ -188,6 +190,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer k.stopWorkers()
 	defer cancel()
 	serverErr := make(chan error, 1)
 	if k.cfg.ListenAddr != "-" {
@@ -253,11 +256,24 @@ func (k *Kubelet) podChanged(obj any, deleted bool) {
 	}
 	w, ok := k.workers[pod.UID]
 	if !ok {
+		if k.stopping {
+			return
+		}
 		w = newWorker(k, pod)
 		k.workers[pod.UID] = w
-		go w.run(k.runCtx)
+		k.running.Add(1)
+		go func() { defer k.running.Done(); w.run(k.runCtx) }()
 	}
 	w.update(pod, deleted)
+}
+
+// stopWorkers waits for the pod workers to finish (ctx has ended): a
+// stopped kubelet touches Docker no more.
+func (k *Kubelet) stopWorkers() {
+	k.mu.Lock()
+	k.stopping = true
+	k.mu.Unlock()
+	k.running.Wait()
 }
 
 // notify wakes the worker of a pod, if any.
