@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -218,3 +219,48 @@ func TestAgentRequiresNodeToken(t *testing.T) {
 		}
 	}
 }
+
+func TestAttachThroughAPIServer(t *testing.T) {
+	h := kubelettest.Start(t, kubelettest.Options{})
+	h.CreatePod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "catter"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "echo", Image: h.Images[testimage.Echo],
+			Args: []string{"cat"}, Stdin: true}}}})
+	h.WaitPod("catter", "Running", 90*time.Second, kubelettest.Running)
+	cfg := restConfig(h)
+	u := cfg.Host + "/api/v1/namespaces/default/pods/catter/attach?container=echo&stdin=true&stdout=true&stderr=true"
+	ex, err := remotecommand.NewWebSocketExecutor(cfg, "GET", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, w := io.Pipe()
+	var out syncBuffer
+	ctx, cancel := context.WithTimeout(h.Ctx, 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: in, Stdout: &out, Stderr: &out})
+	}()
+	w.Write([]byte("attached line\n"))
+	for !strings.Contains(out.String(), "attached line") {
+		select {
+		case err := <-done:
+			t.Fatalf("attach ended before echoing (%v): %q", err, out.String())
+		case <-ctx.Done():
+			t.Fatalf("attach did not echo the input: %q", out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	cancel()
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

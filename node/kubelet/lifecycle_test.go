@@ -2,6 +2,8 @@ package kubelet_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -309,4 +311,53 @@ func sortStrings(s []string) []string {
 		}
 	}
 	return s
+}
+
+func TestLifecycleHooks(t *testing.T) {
+	h := kubelettest.Start(t, kubelettest.Options{})
+	dir := t.TempDir()
+	p := echoPod(h, "hooked")
+	c := &p.Spec.Containers[0]
+	c.VolumeMounts = []corev1.VolumeMount{{Name: "host", MountPath: "/host"}}
+	c.Lifecycle = &corev1.Lifecycle{
+		PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/echo", "write", "/host/poststart", "started"}}},
+		PreStop:   &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/echo", "write", "/host/prestop", "stopping"}}},
+	}
+	p.Spec.Volumes = []corev1.Volume{{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}}}}
+	h.CreatePod(p)
+	h.WaitPod("hooked", "Running", 90*time.Second, kubelettest.Running)
+	if b, err := os.ReadFile(filepath.Join(dir, "poststart")); err != nil || string(b) != "started" {
+		t.Errorf("postStart hook: %q %v", b, err)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		h.Env.Client.Delete(h.Ctx, &corev1.Pod{}, "default", "hooked", nil)
+	}()
+	finalStatus(t, h, "hooked", 60*time.Second)
+	if b, err := os.ReadFile(filepath.Join(dir, "prestop")); err != nil || string(b) != "stopping" {
+		t.Errorf("preStop hook: %q %v", b, err)
+	}
+}
+
+func TestSandboxDeathRecreatesPod(t *testing.T) {
+	h := kubelettest.Start(t, kubelettest.Options{})
+	h.CreatePod(echoPod(h, "phoenix"))
+	p := h.WaitPod("phoenix", "Running", 90*time.Second, kubelettest.Running)
+	sb := h.Pod(p).Sandbox()
+	if err := h.Docker.ContainerKill(h.Ctx, sb.ID, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	p = h.WaitPod("phoenix", "Running in a new sandbox", 90*time.Second, func(p *corev1.Pod) bool {
+		return kubelettest.Running(p) && p.Status.ContainerStatuses[0].RestartCount == 1
+	})
+	st := h.Pod(p)
+	if st.Sandbox().ID == sb.ID || st.Sandbox().Attempt != 1 || !st.Sandbox().Running() {
+		t.Errorf("sandbox after the old one died: %+v", st.Sandbox().Meta)
+	}
+	if got := httpGet(t, "http://"+p.Status.PodIP+":8080/"); !strings.Contains(got, "pod=phoenix") {
+		t.Errorf("the pod does not answer on its new IP %s: %q", p.Status.PodIP, got)
+	}
+	if ev := strings.Join(h.Events("phoenix"), "\n"); !strings.Contains(ev, "SandboxChanged: Pod sandbox changed, it will be killed and re-created.") {
+		t.Errorf("no SandboxChanged event:\n%s", ev)
+	}
 }

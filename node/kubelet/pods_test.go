@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/minicluster/mini/internal/testimage"
 	"github.com/minicluster/mini/node/kubelet/kubelettest"
@@ -22,11 +23,14 @@ func podNameEnv() corev1.EnvVar {
 	return corev1.EnvVar{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}
 }
 
-// echoPod is a pod with one echo container serving on 8080.
+// echoPod is a pod with one echo container serving on 8080, ready once
+// it serves.
 func echoPod(h *kubelettest.Harness, name string) *corev1.Pod {
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "echo", Image: h.Images[testimage.Echo],
-			Env: []corev1.EnvVar{podNameEnv()}, Ports: []corev1.ContainerPort{{ContainerPort: 8080, Name: "http"}}}}}}
+			Env: []corev1.EnvVar{podNameEnv()}, Ports: []corev1.ContainerPort{{ContainerPort: 8080, Name: "http"}},
+			ReadinessProbe: &corev1.Probe{PeriodSeconds: 1, ProbeHandler: corev1.ProbeHandler{
+				HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}}}}}}}
 }
 
 // exec runs a command in a pod's container through Docker and returns its
@@ -45,16 +49,21 @@ func exec(t *testing.T, h *kubelettest.Harness, p *corev1.Pod, container string,
 	return out.String(), code
 }
 
+// httpGet GETs url, retrying for a few seconds while the server starts.
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
 	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var resp *http.Response
+		if resp, err = c.Get(url); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return string(b)
+		}
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	t.Fatalf("GET %s: %v", url, err)
+	return ""
 }
 
 func TestPodContainersShareLocalhost(t *testing.T) {
