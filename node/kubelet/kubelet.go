@@ -39,7 +39,12 @@ type Config struct {
 	PodCIDR  string               // the node's pod CIDR: the pod network's subnet
 	Docker   *dockerclient.Client // the daemon pods run on
 	Network  string               // the Docker network for pods (created with PodCIDR if missing)
-	StateDir string               // volumes, pod files, the agent server's certificate
+	// NetworkOptions are the driver options of a pod network the kubelet
+	// creates. Default: Docker's masquerading off, since the node's pod
+	// network (node/podnet) masquerades only traffic leaving the pod range
+	// and pods keep their IPs across nodes.
+	NetworkOptions map[string]string
+	StateDir       string // volumes, pod files, the agent server's certificate
 	// ClusterDNS and ClusterDomain go into pods' resolv.conf (defaults
 	// 10.96.0.10 and cluster.local).
 	ClusterDNS    string
@@ -91,6 +96,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.BackOffMax == 0 {
 		c.BackOffMax = 5 * time.Minute
+	}
+	if c.NetworkOptions == nil {
+		c.NetworkOptions = map[string]string{"com.docker.network.bridge.enable_ip_masquerade": "false"}
 	}
 	if c.Resync == 0 {
 		c.Resync = 10 * time.Second
@@ -156,7 +164,7 @@ func New(ctx context.Context, cfg Config) (*Kubelet, error) {
 		return nil, fmt.Errorf("kubelet: %w", err)
 	}
 	if cfg.PodCIDR != "" {
-		if err := runtime.EnsureNetwork(ctx, cfg.Docker, cfg.Network, cfg.PodCIDR, cfg.ExtraLabels, nil); err != nil {
+		if err := runtime.EnsureNetwork(ctx, cfg.Docker, cfg.Network, cfg.PodCIDR, cfg.ExtraLabels, cfg.NetworkOptions); err != nil {
 			return nil, fmt.Errorf("kubelet: %w", err)
 		}
 	}
