@@ -49,6 +49,8 @@ type Options struct {
 	BackOffInitial, BackOffMax time.Duration
 	// Verbose sends the kubelet's log to the test log.
 	Verbose bool
+	// NoKubelet leaves starting a kubelet to the test.
+	NoKubelet bool
 }
 
 // Harness is a running kubelet for one node.
@@ -119,11 +121,16 @@ func Start(t testing.TB, o Options) *Harness {
 	env := plantest.Start(t, plantest.Options{})
 	h := &Harness{T: t, Ctx: ctx, Env: env, Docker: dc, Node: "pr-" + randHex(4), StateDir: t.TempDir(), Images: images, opts: o}
 	h.Network = "mini-test-" + h.Node
+	if o.NoKubelet {
+		h.Network = kubelet.NodeNetwork // what RunNode creates
+	}
 	t.Cleanup(h.cleanup)
-	h.createNetwork()
+	h.createNetwork(!o.NoKubelet)
 	h.NodeClient = h.nodeClient()
 	h.createNode()
-	h.StartKubelet()
+	if !o.NoKubelet {
+		h.StartKubelet()
+	}
 	return h
 }
 
@@ -133,14 +140,21 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// createNetwork makes the pod network with a free /24 of 10.250.0.0/16.
-func (h *Harness) createNetwork() {
+// createNetwork makes the pod network with a free /24 of 10.250.0.0/16
+// (or, unless keep, just finds one).
+func (h *Harness) createNetwork(keep bool) {
 	labels := map[string]string{TestLabel: TestLabelValue}
 	var err error
 	for i := 0; i < 20; i++ {
 		n, _ := rand.Int(rand.Reader, big.NewInt(254))
 		h.Subnet = fmt.Sprintf("10.250.%d.0/24", n.Int64()+1)
 		if err = runtime.EnsureNetwork(h.Ctx, h.Docker, h.Network, h.Subnet, labels, nil); err == nil {
+			if !keep {
+				err = h.Docker.NetworkRemove(h.Ctx, h.Network)
+			}
+			if err != nil {
+				break
+			}
 			return
 		}
 		if !strings.Contains(err.Error(), "overlap") {
@@ -209,6 +223,12 @@ func (h *Harness) StartKubelet() {
 		}
 	}
 }
+
+// MiniBinary is the mini binary built for the pause image.
+func MiniBinary() string { return miniBin }
+
+// AgentPort is the agent port the Node publishes (0 if none).
+func (h *Harness) AgentPort() int32 { return h.agentPort() }
 
 // agentPort is the agent port the Node publishes (0 if none).
 func (h *Harness) agentPort() int32 {
@@ -339,7 +359,11 @@ func Running(p *corev1.Pod) bool {
 // Pod reads the pod's containers from Docker.
 func (h *Harness) Pod(p *corev1.Pod) *runtime.PodState {
 	h.T.Helper()
-	st, err := h.K.Runtime().Pod(h.Ctx, p.UID)
+	rt, err := runtime.New(runtime.Config{Docker: h.Docker, Node: h.Node, Network: h.Network, PauseImage: "unused"})
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	st, err := rt.Pod(h.Ctx, p.UID)
 	if err != nil {
 		h.T.Fatal(err)
 	}
