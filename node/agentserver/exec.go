@@ -92,19 +92,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, run func(context
 		badRequest(w, fmt.Errorf("mini's node agent serves exec and attach over WebSocket (v5.channel.k8s.io) only, not SPDY"))
 		return
 	}
-	channel := func(on bool, t wsstream.ChannelType) wsstream.ChannelType {
-		if on {
-			return t
-		}
-		return wsstream.IgnoreChannel
-	}
-	channels := []wsstream.ChannelType{channel(o.stdin, wsstream.ReadChannel), channel(o.stdout, wsstream.WriteChannel),
-		channel(o.stderr, wsstream.WriteChannel), wsstream.WriteChannel, channel(o.tty, wsstream.ReadChannel)}
-	protocols := map[string]wsstream.ChannelProtocolConfig{}
-	for _, p := range streamProtocols {
-		protocols[p] = wsstream.ChannelProtocolConfig{Binary: !strings.Contains(p, "base64"), Channels: channels}
-	}
-	conn := wsstream.NewConn(protocols)
+	conn := wsstream.NewConn(channelProtocols(o))
 	conn.SetIdleTimeout(idleTimeout)
 	// wsstream logs the connection's normal end as an error: not here
 	r = r.WithContext(klog.NewContext(r.Context(), logr.Discard()))
@@ -141,6 +129,24 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, run func(context
 	}
 	code, err := run(ctx, so)
 	writeExit(streams[errorChannel], proto, code, err)
+}
+
+// channelProtocols opens the channels a request asks for (and always the
+// error channel) under every subprotocol served.
+func channelProtocols(o streamOpts) map[string]wsstream.ChannelProtocolConfig {
+	channel := func(on bool, t wsstream.ChannelType) wsstream.ChannelType {
+		if on {
+			return t
+		}
+		return wsstream.IgnoreChannel
+	}
+	channels := []wsstream.ChannelType{channel(o.stdin, wsstream.ReadChannel), channel(o.stdout, wsstream.WriteChannel),
+		channel(o.stderr, wsstream.WriteChannel), wsstream.WriteChannel, channel(o.tty, wsstream.ReadChannel)}
+	protocols := map[string]wsstream.ChannelProtocolConfig{}
+	for _, p := range streamProtocols {
+		protocols[p] = wsstream.ChannelProtocolConfig{Binary: !strings.Contains(p, "base64"), Channels: channels}
+	}
+	return protocols
 }
 
 // resizes decodes terminal sizes sent on the resize channel.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -22,37 +23,10 @@ func (s *server) serveLog(w http.ResponseWriter, r *http.Request, pod *corev1.Po
 		badRequest(w, err)
 		return
 	}
-	o := runtime.LogOptions{Follow: q.Get("follow") == "true", Timestamps: q.Get("timestamps") == "true"}
-	if v := q.Get("tailLines"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			badRequest(w, fmt.Errorf("tailLines must be a non-negative integer, not %q", v))
-			return
-		}
-		o.TailLines = &n
-	}
-	if v := q.Get("sinceSeconds"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			badRequest(w, fmt.Errorf("sinceSeconds must be a positive integer, not %q", v))
-			return
-		}
-		o.Since = time.Now().Add(-time.Duration(n) * time.Second)
-	}
-	if v := q.Get("sinceTime"); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			badRequest(w, fmt.Errorf("sinceTime must be an RFC 3339 time, not %q", v))
-			return
-		}
-		o.Since = t
-	}
-	limit := int64(-1)
-	if v := q.Get("limitBytes"); v != "" {
-		if limit, err = strconv.ParseInt(v, 10, 64); err != nil || limit < 1 {
-			badRequest(w, fmt.Errorf("limitBytes must be a positive integer, not %q", v))
-			return
-		}
+	o, limit, err := logOptionsOf(q)
+	if err != nil {
+		badRequest(w, err)
+		return
 	}
 	c := st.Latest(name)
 	if q.Get("previous") == "true" {
@@ -77,6 +51,44 @@ func (s *server) serveLog(w http.ResponseWriter, r *http.Request, pod *corev1.Po
 	if err := s.rt.Logs(r.Context(), c, o, out); err != nil && !errors.Is(err, errLimit) {
 		s.cfg.Logf("agent: logs of %s/%s %s: %v", pod.Namespace, pod.Name, name, err)
 	}
+}
+
+// logOptionsOf reads kubectl's log query; limit is -1 without limitBytes.
+func logOptionsOf(q url.Values) (o runtime.LogOptions, limit int64, err error) {
+	o = runtime.LogOptions{Follow: q.Get("follow") == "true", Timestamps: q.Get("timestamps") == "true"}
+	positive := func(key string, min int64) (int64, bool, error) {
+		v := q.Get(key)
+		if v == "" {
+			return 0, false, nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < min {
+			return 0, false, fmt.Errorf("%s must be an integer of at least %d, not %q", key, min, v)
+		}
+		return n, true, nil
+	}
+	if n, ok, err := positive("tailLines", 0); err != nil {
+		return o, 0, err
+	} else if ok {
+		o.TailLines = &n
+	}
+	if n, ok, err := positive("sinceSeconds", 1); err != nil {
+		return o, 0, err
+	} else if ok {
+		o.Since = time.Now().Add(-time.Duration(n) * time.Second)
+	}
+	if v := q.Get("sinceTime"); v != "" {
+		if o.Since, err = time.Parse(time.RFC3339, v); err != nil {
+			return o, 0, fmt.Errorf("sinceTime must be an RFC 3339 time, not %q", v)
+		}
+	}
+	limit = -1
+	if n, ok, err := positive("limitBytes", 1); err != nil {
+		return o, 0, err
+	} else if ok {
+		limit = n
+	}
+	return o, limit, nil
 }
 
 func waitingReason(pod *corev1.Pod, name string) string {

@@ -34,10 +34,8 @@ func (w *worker) converge(ctx context.Context, pod *corev1.Pod, st *runtime.PodS
 		}
 		changed = true
 	}
-	env, err := w.envContext(ctx, pod, sb)
-	if err == nil {
-		err = w.podFiles(pod, env.podIP)
-	}
+	env := w.envContext(pod, sb)
+	err := w.podFiles(pod, env.podIP)
 	if err == nil && (w.vols == nil || w.k.clk.Since(w.volsAt) > volumeRefresh) {
 		var vols map[string]volume
 		if vols, err = w.setupVolumes(ctx, pod, env); err == nil {
@@ -106,7 +104,7 @@ func (w *worker) stopAll(ctx context.Context, pod *corev1.Pod, st *runtime.PodSt
 }
 
 // envContext gathers what environments and volumes are computed from.
-func (w *worker) envContext(ctx context.Context, pod *corev1.Pod, sb *runtime.Container) (*envContext, error) {
+func (w *worker) envContext(pod *corev1.Pod, sb *runtime.Container) *envContext {
 	e := &envContext{pod: pod, nodeIP: w.k.cfg.NodeIP, podIP: w.k.rt.IP(sb), nodeCPU: w.k.nodeCPU, nodeMemory: w.k.nodeMemory,
 		objs: &objects{get: w.getObject, configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}}}
 	if pod.Spec.HostNetwork {
@@ -117,7 +115,7 @@ func (w *worker) envContext(ctx context.Context, pod *corev1.Pod, sb *runtime.Co
 			e.services = append(e.services, s)
 		}
 	}
-	return e, nil
+	return e
 }
 
 // podFiles writes the pod's /etc/hosts and /etc/resolv.conf.

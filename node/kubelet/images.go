@@ -71,9 +71,14 @@ func (m *imageManager) ensure(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 		ev(corev1.EventTypeNormal, "BackOff", "%s", msg)
 		return &corev1.ContainerStateWaiting{Reason: reasonImagePullBackOff, Message: msg}, wait
 	}
+	return m.pull(ctx, c, present, ev)
+}
+
+// pull pulls a container's image and applies the rule above to a failure.
+func (m *imageManager) pull(ctx context.Context, c *corev1.Container, present bool, ev func(string, string, string, ...any)) (*corev1.ContainerStateWaiting, time.Duration) {
 	ev(corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
 	start := m.clk.Now()
-	err = m.rt.Pull(ctx, c.Image)
+	err := m.rt.Pull(ctx, c.Image)
 	took := m.clk.Since(start).Round(time.Millisecond)
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -268,6 +268,18 @@ func writeAtomic(dir string, files map[string]file) error {
 	if err := os.Rename(tmpLink, filepath.Join(dir, "..data")); err != nil {
 		return err
 	}
+	if err := linkTop(dir, files); err != nil {
+		return err
+	}
+	if old != "" && old != filepath.Base(ts) {
+		os.RemoveAll(filepath.Join(dir, old))
+	}
+	return nil
+}
+
+// linkTop makes each top-level name of files a symlink through ..data and
+// removes the names no longer there.
+func linkTop(dir string, files map[string]file) error {
 	top := map[string]bool{}
 	for name := range files {
 		top[strings.SplitN(name, "/", 2)[0]] = true
@@ -286,9 +298,6 @@ func writeAtomic(dir string, files map[string]file) error {
 		if err := os.Symlink(filepath.Join("..data", n), link); err != nil {
 			return err
 		}
-	}
-	if old != "" && old != filepath.Base(ts) {
-		os.RemoveAll(filepath.Join(dir, old))
 	}
 	return nil
 }
