@@ -97,6 +97,9 @@ func Start(ctx context.Context, cfg Config) (*Plane, error) {
 		return nil, err
 	}
 	t := p.Creds.Tokens
+	if cfg.Nodes == nil {
+		cfg.Nodes = newNodeDialer(p) // proxies pod logs and exec to node agents
+	}
 	p.API, err = api.New(api.Config{
 		Store: p.Store, Logf: p.log.Printf, Version: cfg.Version, Nodes: cfg.Nodes,
 		Tokens: map[string]api.User{
