@@ -116,15 +116,24 @@ func readContainerFile(ctx context.Context, d *Docker, ctr, path string) ([]byte
 // execIn runs cmd in a running container, feeding stdin (may be nil), and
 // returns its combined output; a non-zero exit is an error with the output.
 func execIn(ctx context.Context, d *Docker, ctr string, stdin io.Reader, cmd ...string) ([]byte, error) {
+	var out bytes.Buffer
+	err := execStream(ctx, d, ctr, stdin, &out, &out, cmd...)
+	return out.Bytes(), err
+}
+
+// execStream runs cmd in a running container with stdin (may be nil) and
+// its output demultiplexed into stdout and stderr. A non-zero exit is an
+// error quoting stderr when it is a buffer.
+func execStream(ctx context.Context, d *Docker, ctr string, stdin io.Reader, stdout, stderr io.Writer, cmd ...string) error {
 	ex, err := d.ContainerExecCreate(ctx, ctr, container.ExecOptions{
 		Cmd: cmd, AttachStdin: stdin != nil, AttachStdout: true, AttachStderr: true,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("exec %v in %s: %w", cmd, ctr, err)
+		return fmt.Errorf("exec %v in %s: %w", cmd, ctr, err)
 	}
 	hj, err := d.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("exec %v in %s: %w", cmd, ctr, err)
+		return fmt.Errorf("exec %v in %s: %w", cmd, ctr, err)
 	}
 	defer hj.Close()
 	stop := context.AfterFunc(ctx, func() { hj.Close() })
@@ -141,22 +150,26 @@ func execIn(ctx context.Context, d *Docker, ctr string, stdin io.Reader, cmd ...
 		}
 		werr <- err
 	}()
-	var out bytes.Buffer
-	_, rerr := stdcopy.StdCopy(&out, &out, hj.Reader)
+	_, rerr := stdcopy.StdCopy(stdout, stderr, hj.Reader)
+	hj.Close() // the command is done: unblock an input copy still writing
 	if err := <-werr; err != nil && rerr == nil {
 		rerr = fmt.Errorf("send input: %w", err)
 	}
 	if rerr != nil {
-		return out.Bytes(), fmt.Errorf("exec %v in %s: %w", cmd, ctr, rerr)
+		return fmt.Errorf("exec %v in %s: %w", cmd, ctr, rerr)
 	}
 	insp, err := d.ContainerExecInspect(ctx, ex.ID)
 	if err != nil {
-		return out.Bytes(), fmt.Errorf("exec %v in %s: %w", cmd, ctr, err)
+		return fmt.Errorf("exec %v in %s: %w", cmd, ctr, err)
 	}
 	if insp.ExitCode != 0 {
-		return out.Bytes(), fmt.Errorf("%v in %s exited with %d: %s", cmd, ctr, insp.ExitCode, bytes.TrimSpace(out.Bytes()))
+		msg := ""
+		if b, ok := stderr.(*bytes.Buffer); ok {
+			msg = ": " + string(bytes.TrimSpace(b.Bytes()))
+		}
+		return fmt.Errorf("%v in %s exited with %d%s", cmd, ctr, insp.ExitCode, msg)
 	}
-	return out.Bytes(), nil
+	return nil
 }
 
 // demuxTo copies a multiplexed (non-TTY) container stream into w.

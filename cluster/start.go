@@ -47,11 +47,20 @@ func probePrivileged(ctx context.Context, d *Docker, cluster, op, img string, cg
 	if err == nil {
 		return probeResult{mode: ModePrivileged, why: "--privileged is allowed"}
 	}
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "); i >= 0 && len(msg)-i < 120 {
-		msg = msg[i+2:]
+	return probeResult{mode: ModeUnprivileged, why: "--privileged is refused here (" + probeReason(err) + "): all capabilities but SYS_RESOURCE, seccomp/AppArmor unconfined"}
+}
+
+// probeReason shortens runc's error to its cause, e.g. "unable to apply
+// caps: operation not permitted".
+func probeReason(err error) string {
+	msg := strings.TrimSuffix(err.Error(), ": unknown")
+	if i := strings.LastIndex(msg, "container process: "); i >= 0 {
+		return msg[i+len("container process: "):]
 	}
-	return probeResult{mode: ModeUnprivileged, why: "--privileged is refused here (" + msg + "): all capabilities but SYS_RESOURCE, seccomp/AppArmor unconfined"}
+	if len(msg) > 120 {
+		msg = "…" + msg[len(msg)-120:]
+	}
+	return msg
 }
 
 // nodes waits for the probe, then creates and starts every node in parallel.
