@@ -62,7 +62,9 @@ type creation struct {
 	miniImage, nodeImage string
 	cgroupV2             bool
 	probe                chan probeResult
+	probing              sync.WaitGroup // the probe goroutine, if started
 	creds                *pki.Bundle
+	credsTar             []byte // the credential files, for the control plane's /data
 	kc                   client.Kubeconfig
 }
 
@@ -97,9 +99,7 @@ func Create(ctx context.Context, d *Docker, o CreateOptions) (*Result, error) {
 		{Name: "Checking that " + o.Name + " and its ports are free", Do: c.preflight},
 		{Name: "Preparing images", Do: c.images},
 		{Name: "Creating network " + NetworkName(o.Name), Do: c.network, Undo: c.undo("network")},
-		{Name: "Starting control plane " + ControlName(o.Name), Do: c.control, Undo: c.undo(RoleControl)},
-		{Name: fmt.Sprintf("Starting %d node%s", o.Nodes, plural(o.Nodes)), Do: c.nodes, Undo: c.undo(RoleNode)},
-		{Name: "Starting load balancer " + LBName(o.Name), Do: c.lb, Undo: c.undo(RoleLB)},
+		{Name: fmt.Sprintf("Starting control plane, %d node%s and load balancer", o.Nodes, plural(o.Nodes)), Do: c.containers, Undo: c.undoContainers},
 	}
 	if o.Wait {
 		steps = append(steps, Step{Name: fmt.Sprintf("Waiting for %d node%s to be Ready", o.Nodes, plural(o.Nodes)), Do: c.waitReady})
@@ -116,6 +116,7 @@ func Create(ctx context.Context, d *Docker, o CreateOptions) (*Result, error) {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() != nil {
 			err = fmt.Errorf("%w\n%v", err, cause)
 		}
+		c.probing.Wait() // its container must exist or be gone before the sweep
 		// Belt and braces: anything labelled with this operation goes.
 		if _, serr := removeMatching(ctx, d, clusterFilter(o.Name, LabelOp, c.op)); serr != nil {
 			err = errors.Join(err, serr)
@@ -136,6 +137,46 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// containers starts the control plane, the nodes and the load balancer at
+// once: none needs another running to start (nodes and the load balancer
+// retry until the API answers), and every address is fixed in advance.
+// The nodes wait for the privilege probe; the control plane and load
+// balancer need the credentials, generated first.
+func (c *creation) containers(ctx context.Context) error {
+	if err := c.credentials(); err != nil {
+		return err
+	}
+	parts := []struct {
+		what string
+		do   func(context.Context) error
+	}{
+		{"control plane " + ControlName(c.o.Name), c.control},
+		{fmt.Sprintf("%d node%s", c.o.Nodes, plural(c.o.Nodes)), c.nodes},
+		{"load balancer " + LBName(c.o.Name), c.lb},
+	}
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = p.do(ctx); errs[i] == nil {
+				c.r.Printf("  %s started (%.2fs)", p.what, time.Since(start).Seconds())
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (c *creation) undoContainers(ctx context.Context) error {
+	_, err := removeMatching(ctx, c.d, clusterFilter(c.o.Name, LabelOp, c.op, LabelRole, RoleLB))
+	_, err2 := removeMatching(ctx, c.d, clusterFilter(c.o.Name, LabelOp, c.op, LabelRole, RoleNode))
+	_, err3 := removeMatching(ctx, c.d, clusterFilter(c.o.Name, LabelOp, c.op, LabelRole, RoleControl))
+	return errors.Join(err, err2, err3)
 }
 
 // undo removes what this operation made with role.
@@ -241,7 +282,11 @@ func (c *creation) images(ctx context.Context) error {
 		defer wg.Done()
 		c.miniImage, miniErr = EnsureMiniImage(ctx, c.d)
 		if miniErr == nil {
-			go func() { c.probe <- probePrivileged(ctx, c.d, c.o.Name, c.op, c.miniImage, c.cgroupV2) }()
+			c.probing.Add(1)
+			go func() {
+				defer c.probing.Done()
+				c.probe <- probePrivileged(ctx, c.d, c.o.Name, c.op, c.miniImage, c.cgroupV2)
+			}()
 		}
 	}()
 	if base, nodeErr = ResolveNodeBase(ctx, c.d, c.o.NodeBaseImage); nodeErr == nil {
@@ -270,9 +315,10 @@ func (c *creation) apiAddr() string {
 	return net.JoinHostPort(h, fmt.Sprint(c.o.APIPort))
 }
 
-// control generates the credentials on the host, creates the control
-// plane with them copied into its volume, and starts it.
-func (c *creation) control(ctx context.Context) error {
+// credentials generates the cluster's CA, serving certificate and tokens
+// on the host (pki.Load in a temporary directory), for the control plane's
+// volume.
+func (c *creation) credentials() error {
 	tmp, err := os.MkdirTemp("", "mini-pki-")
 	if err != nil {
 		return err
@@ -290,10 +336,14 @@ func (c *creation) control(ctx context.Context) error {
 			return err
 		}
 	}
-	archive, err := tarFiles(files, nil)
-	if err != nil {
-		return err
-	}
+	c.credsTar, err = tarFiles(files, nil)
+	return err
+}
+
+// control creates the control plane with the credentials copied into its
+// volume, and starts it.
+func (c *creation) control(ctx context.Context) error {
+	archive := c.credsTar
 	s := controlSpec(c.o.Name, c.op, c.miniImage, c.subnet, c.apiAddr(), c.nodeImage)
 	id, err := createContainer(ctx, c.d, c.o.Name, c.op, RoleControl, s)
 	if err != nil {

@@ -32,7 +32,8 @@ type Runner struct {
 	// UndoTimeout bounds the whole rollback (default 30s).
 	UndoTimeout time.Duration
 
-	mu sync.Mutex // serialises output of concurrent Print calls
+	mu      sync.Mutex // serialises output of concurrent Printf calls
+	current string     // the step in progress (Fancy redraws it)
 }
 
 // ErrRolledBack marks an error after which everything made was removed.
@@ -62,12 +63,17 @@ func (r *Runner) out() io.Writer {
 func (r *Runner) Printf(format string, a ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.Fancy && r.current != "" {
+		fmt.Fprintf(r.out(), "\r\x1b[K"+format+"\n• %s …", append(a, r.current)...)
+		return
+	}
 	fmt.Fprintf(r.out(), format+"\n", a...)
 }
 
 func (r *Runner) finish(ok bool, name string, d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.current = ""
 	mark, color := "✓", green
 	if !ok {
 		mark, color = "✗", red
@@ -87,6 +93,7 @@ func (r *Runner) Run(ctx context.Context, steps []Step) error {
 	for i, s := range steps {
 		if r.Fancy {
 			r.mu.Lock()
+			r.current = s.Name
 			fmt.Fprintf(r.out(), "• %s …", s.Name)
 			r.mu.Unlock()
 		}
