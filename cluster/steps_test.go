@@ -123,10 +123,10 @@ func TestRunnerUndoErrorsReported(t *testing.T) {
 func TestRunnerFancy(t *testing.T) {
 	var out bytes.Buffer
 	r := &Runner{Out: &out, Fancy: true, Clock: clocktesting.NewFakePassiveClock(time.Unix(0, 0))}
-	if err := r.Run(context.Background(), []Step{{Name: "Go", Do: func(context.Context) error { return nil }}}); err != nil {
+	if err := r.Run(context.Background(), []Step{{Name: "Go", Do: func(context.Context) error { r.Printf("  note %d", 1); return nil }}}); err != nil {
 		t.Fatal(err)
 	}
-	want := "• Go …\r\x1b[K\x1b[32m✓\x1b[0m Go (0.00s)\n"
+	want := "• Go …\r\x1b[K  note 1\n• Go …\r\x1b[K\x1b[32m✓\x1b[0m Go (0.00s)\n"
 	if out.String() != want {
 		t.Fatalf("fancy output %q, want %q", out.String(), want)
 	}
