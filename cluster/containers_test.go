@@ -166,3 +166,10 @@ func TestProbeReason(t *testing.T) {
 		t.Errorf("probeReason(short) = %q", got)
 	}
 }
+
+func TestCheckStatic(t *testing.T) {
+	// /bin/sh is linked against libc (it has an ELF interpreter).
+	if err := checkStatic("/bin/sh"); err == nil || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
+		t.Errorf("checkStatic(/bin/sh) = %v, want a dynamically-linked refusal", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -70,6 +71,22 @@ func selfBinary() (path, sum string, err error) {
 	return self.path, self.sum, nil
 }
 
+// checkStatic refuses a dynamically linked executable, which cannot run in
+// the FROM scratch image.
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil // not ELF (another OS): the engine's Linux VM gets the Linux build
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked; mini's control plane and load balancer images are FROM scratch: build it with CGO_ENABLED=0", path)
+		}
+	}
+	return nil
+}
+
 var tagUnsafe = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 
 // imageTag is <version>-<first 12 hex digits of the binary's sha256>.
@@ -94,6 +111,9 @@ func imageExists(ctx context.Context, d *Docker, ref string) (image.InspectRespo
 func EnsureMiniImage(ctx context.Context, d *Docker) (string, error) {
 	path, sum, err := selfBinary()
 	if err != nil {
+		return "", err
+	}
+	if err := checkStatic(path); err != nil {
 		return "", err
 	}
 	ref := "mini:" + imageTag(sum)

@@ -45,10 +45,19 @@ func removeMatching(ctx context.Context, d *Docker, f filters.Args) (int, error)
 		}()
 	}
 	wg.Wait()
-	n := len(ctrs)
-	vols, err := d.VolumeList(ctx, volume.ListOptions{Filters: f})
-	if err != nil {
-		return n, errors.Join(append(errs, fmt.Errorf("list volumes: %w", err))...)
+	// Then volumes and networks, at once: neither depends on the other.
+	var vols volume.ListResponse
+	var nets []network.Summary
+	var verr, nerr error
+	wg.Add(2)
+	go func() { defer wg.Done(); vols, verr = d.VolumeList(ctx, volume.ListOptions{Filters: f}) }()
+	go func() { defer wg.Done(); nets, nerr = d.NetworkList(ctx, network.ListOptions{Filters: f}) }()
+	wg.Wait()
+	if verr != nil {
+		fail(fmt.Errorf("list volumes: %w", verr))
+	}
+	if nerr != nil {
+		fail(fmt.Errorf("list networks: %w", nerr))
 	}
 	for _, v := range vols.Volumes {
 		wg.Add(1)
@@ -59,19 +68,17 @@ func removeMatching(ctx context.Context, d *Docker, f filters.Args) (int, error)
 			}
 		}()
 	}
-	wg.Wait()
-	n += len(vols.Volumes)
-	nets, err := d.NetworkList(ctx, network.ListOptions{Filters: f})
-	if err != nil {
-		return n, errors.Join(append(errs, fmt.Errorf("list networks: %w", err))...)
-	}
 	for _, nw := range nets {
-		if err := removeNetwork(ctx, d, nw.ID, nw.Name); err != nil {
-			fail(err)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := removeNetwork(ctx, d, nw.ID, nw.Name); err != nil {
+				fail(err)
+			}
+		}()
 	}
-	n += len(nets)
-	return n, errors.Join(errs...)
+	wg.Wait()
+	return len(ctrs) + len(vols.Volumes) + len(nets), errors.Join(errs...)
 }
 
 // removeNetwork removes a network, first disconnecting containers that are
