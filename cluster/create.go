@@ -94,6 +94,7 @@ func Create(ctx context.Context, d *Docker, o CreateOptions) (*Result, error) {
 		ctx, cancel = context.WithTimeoutCause(ctx, o.Timeout, fmt.Errorf("cluster create did not finish within --timeout %s", o.Timeout))
 		defer cancel()
 	}
+	go selfBinary() // hash the executable while the first steps run
 	c := &creation{d: d, o: o, op: newOpID(), r: &Runner{Out: o.Out, Fancy: o.Fancy}, probe: make(chan probeResult, 1)}
 	steps := []Step{
 		{Name: "Checking that " + o.Name + " and its ports are free", Do: c.preflight},
@@ -285,7 +286,7 @@ func (c *creation) images(ctx context.Context) error {
 			c.probing.Add(1)
 			go func() {
 				defer c.probing.Done()
-				c.probe <- probePrivileged(ctx, c.d, c.o.Name, c.op, c.miniImage, c.cgroupV2)
+				probePrivileged(ctx, c.d, c.o.Name, c.op, c.miniImage, c.cgroupV2, func(r probeResult) { c.probe <- r })
 			}()
 		}
 	}()

@@ -128,7 +128,8 @@ func AddNodes(ctx context.Context, d *Docker, o AddNodesOptions) ([]string, erro
 		Name: fmt.Sprintf("Starting %d node%s in %s", len(idx), plural(len(idx)), o.Cluster),
 		Do: func(ctx context.Context) error {
 			if mode == "" { // no node left to copy: ask the engine again
-				pr := probePrivileged(ctx, d, o.Cluster, op, s.miniImage, cgroupV2)
+				var pr probeResult
+				probePrivileged(ctx, d, o.Cluster, op, s.miniImage, cgroupV2, func(r probeResult) { pr = r })
 				mode = pr.mode
 				r.Printf("  nodes run %s: %s", pr.mode, pr.why)
 			}

@@ -25,8 +25,9 @@ type probeResult struct {
 // probePrivileged starts a throw-away --privileged container with the node
 // flags (from the small scratch image) to learn whether this engine allows
 // it; where it does not (a bounding set without CAP_SYS_RESOURCE, rootless
-// engines), nodes run with the unprivileged recipe.
-func probePrivileged(ctx context.Context, d *Docker, cluster, op, img string, cgroupV2 bool) probeResult {
+// engines), nodes run with the unprivileged recipe. It reports the answer
+// as soon as it has it, then removes the probe container.
+func probePrivileged(ctx context.Context, d *Docker, cluster, op, img string, cgroupV2 bool, report func(probeResult)) {
 	host := nodeHostConfig(ModePrivileged, cgroupV2)
 	host.RestartPolicy = container.RestartPolicy{}
 	cfg := &container.Config{Image: img, Cmd: []string{"--version"}, Labels: labels(cluster, RoleProbe, op)}
@@ -39,15 +40,16 @@ func probePrivileged(ctx context.Context, d *Docker, cluster, op, img string, cg
 		}
 		return err
 	})
+	if err == nil {
+		report(probeResult{mode: ModePrivileged, why: "--privileged is allowed"})
+	} else {
+		report(probeResult{mode: ModeUnprivileged, why: "--privileged is refused here (" + probeReason(err) + "): all capabilities but SYS_RESOURCE, seccomp/AppArmor unconfined"})
+	}
 	if id != "" {
 		mutate(context.WithoutCancel(ctx), 30*time.Second, func(ctx context.Context) error {
 			return d.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
 		})
 	}
-	if err == nil {
-		return probeResult{mode: ModePrivileged, why: "--privileged is allowed"}
-	}
-	return probeResult{mode: ModeUnprivileged, why: "--privileged is refused here (" + probeReason(err) + "): all capabilities but SYS_RESOURCE, seccomp/AppArmor unconfined"}
 }
 
 // probeReason shortens runc's error to its cause, e.g. "unable to apply
