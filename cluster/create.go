@@ -290,7 +290,7 @@ func (c *creation) images(ctx context.Context) error {
 			}()
 		}
 	}()
-	if base, nodeErr = ResolveNodeBase(ctx, c.d, c.o.NodeBaseImage); nodeErr == nil {
+	if base, nodeErr = ResolveNodeBase(ctx, c.d, c.o.NodeBaseImage, c.r.Printf); nodeErr == nil {
 		if base.Note != "" {
 			c.r.Printf("  %s", base.Note)
 		}

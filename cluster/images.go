@@ -201,7 +201,11 @@ type BaseChoice struct {
 // NodeBaseEnv variable) if given, pulled if absent; otherwise
 // DefaultNodeBase, any other local docker:*-dind, or OfflineNodeBase,
 // whichever is present first, and DefaultNodeBase pulled when none is.
-func ResolveNodeBase(ctx context.Context, d *Docker, requested string) (BaseChoice, error) {
+// say (may be nil) is told before a pull starts.
+func ResolveNodeBase(ctx context.Context, d *Docker, requested string, say func(format string, a ...any)) (BaseChoice, error) {
+	if say == nil {
+		say = func(string, ...any) {}
+	}
 	if requested == "" {
 		requested = os.Getenv(NodeBaseEnv)
 	}
@@ -209,6 +213,7 @@ func ResolveNodeBase(ctx context.Context, d *Docker, requested string) (BaseChoi
 		if _, ok, err := imageExists(ctx, d, requested); err != nil || ok {
 			return BaseChoice{Image: requested}, err
 		}
+		say("  pulling node base image %s (once)", requested)
 		if err := pull(ctx, d, requested); err != nil {
 			return BaseChoice{}, &BaseImageError{fmt.Errorf("node base image %s is not present and could not be pulled: %w", requested, err)}
 		}
@@ -223,6 +228,7 @@ func ResolveNodeBase(ctx context.Context, d *Docker, requested string) (BaseChoi
 	if _, ok, err := imageExists(ctx, d, OfflineNodeBase); err != nil || ok {
 		return BaseChoice{Image: OfflineNodeBase, Note: fmt.Sprintf("using the offline node base image %s (%s is not present)", OfflineNodeBase, DefaultNodeBase)}, err
 	}
+	say("  pulling node base image %s (once)", DefaultNodeBase)
 	if err := pull(ctx, d, DefaultNodeBase); err != nil {
 		return BaseChoice{}, &BaseImageError{fmt.Errorf("no node base image: %s is not present and could not be pulled (%v), and %s does not exist; "+
 			"build the offline one with scripts/build-node-base, or pass --node-base-image", DefaultNodeBase, err, OfflineNodeBase)}

@@ -79,7 +79,33 @@ func TestClusterLifecycle(t *testing.T) {
 		t.Fatalf("mini cluster list does not show %s with 3/3 nodes running:\n%s", name, list)
 	}
 
+	// The node agent restarts a dockerd that dies.
+	node0 := nodeNames(name, 0)[0]
+	if r := run(t, time.Minute, nil, "docker", "exec", node0, "sh", "-c", "kill -9 $(pidof dockerd)"); r.Code != 0 {
+		t.Fatalf("kill dockerd in %s: %s", node0, r)
+	}
+	waitFor(t, 60*time.Second, "the agent to restart dockerd", func() string {
+		logs := run(t, time.Minute, nil, "docker", "logs", node0).Stderr
+		if !strings.Contains(logs, "dockerd exited (killed by signal 9") || !strings.Contains(logs, "restarting in") {
+			return "agent log:\n" + logs
+		}
+		if r := run(t, time.Minute, nil, "docker", "exec", node0, "docker", "version"); r.Code != 0 {
+			return "inner docker does not answer yet: " + r.Stderr
+		}
+		return ""
+	})
+	wantNodes(t, ctx, nodeNames(name, 0, 1, 2)...)
+
 	mustMini(t, "cluster", "stop", name)
+	for _, n := range nodeNames(name, 0, 1, 2) {
+		// SIGTERM: the agent stops dockerd gracefully and exits 0.
+		if code := strings.TrimSpace(run(t, time.Minute, nil, "docker", "inspect", "-f", "{{.State.ExitCode}}", n).Stdout); code != "0" {
+			t.Errorf("node %s exited %s on stop, want 0 (graceful)", n, code)
+		}
+		if logs := run(t, time.Minute, nil, "docker", "logs", n).Stderr; !strings.Contains(logs, "dockerd stopped") {
+			t.Errorf("node %s's agent did not stop dockerd gracefully; log:\n%s", n, logs)
+		}
+	}
 	if list := mustMini(t, "cluster", "list"); !strings.Contains(list, "stopped") {
 		t.Fatalf("after stop, mini cluster list does not say stopped:\n%s", list)
 	}

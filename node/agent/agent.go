@@ -137,6 +137,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("prepare cgroups for the inner dockerd: %w", err)
 	}
 	driver := storageDriver(cfg.DataRoot, logf)
+	ipt := chooseIPTables(func(name string, args ...string) error { return runQuiet(r, name, args...) })
 	args := []string{"--host=unix://" + DockerSocket, "--data-root=" + cfg.DataRoot, "--storage-driver=" + driver,
 		"--shutdown-timeout=2", "--exec-opt=native.cgroupdriver=cgroupfs"}
 	if parent != "" {
@@ -169,7 +170,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		return err
 	}
-	logf("registered node %s (InternalIP %s, storage driver %s, cgroup parent %q)", node.Name, ip, driver, parent)
+	logf("registered node %s (InternalIP %s, storage driver %s, cgroup parent %q, %s)", node.Name, ip, driver, parent, ipt)
 
 	kerr := make(chan error, 1)
 	if cfg.Kubelet != nil {

@@ -208,3 +208,48 @@ func TestDockerdPingOverUnixSocket(t *testing.T) {
 		t.Fatalf("waitUp on a missing socket = %v, want an error naming the socket", err)
 	}
 }
+
+func TestChooseIPTables(t *testing.T) {
+	bin := t.TempDir()
+	for _, f := range []string{"iptables-legacy", "iptables-save-legacy", "iptables-restore-legacy"} {
+		if err := os.WriteFile(filepath.Join(bin, f), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin)
+	iptablesLegacyDir = filepath.Join(t.TempDir(), "legacy")
+	var ran []string
+	works := map[string]bool{}
+	run := func(name string, args ...string) error {
+		ran = append(ran, filepath.Base(name))
+		if works[filepath.Base(name)] {
+			return nil
+		}
+		return os.ErrNotExist
+	}
+
+	works["iptables"] = true
+	if got := chooseIPTables(run); got != "iptables" || os.Getenv("PATH") != bin {
+		t.Fatalf("working default: chose %q, PATH %q", got, os.Getenv("PATH"))
+	}
+
+	works = map[string]bool{"iptables-legacy": true}
+	got := chooseIPTables(run)
+	if !strings.HasPrefix(got, "iptables-legacy") {
+		t.Fatalf("broken default, working legacy: chose %q (ran %v)", got, ran)
+	}
+	if !strings.HasPrefix(os.Getenv("PATH"), iptablesLegacyDir+string(os.PathListSeparator)) {
+		t.Errorf("PATH %q does not start with %s", os.Getenv("PATH"), iptablesLegacyDir)
+	}
+	for _, name := range []string{"iptables", "iptables-save", "iptables-restore"} {
+		target, err := os.Readlink(filepath.Join(iptablesLegacyDir, name))
+		if err != nil || target != filepath.Join(bin, name+"-legacy") {
+			t.Errorf("%s -> %q, %v; want the -legacy binary", name, target, err)
+		}
+	}
+
+	works = map[string]bool{}
+	if got := chooseIPTables(run); !strings.Contains(got, "no working iptables-legacy") {
+		t.Errorf("nothing works: chose %q", got)
+	}
+}

@@ -158,7 +158,7 @@ func (d *dockerd) version(ctx context.Context) string {
 
 func describeWait(ws syscall.WaitStatus) string {
 	if ws.Signaled() {
-		return "killed by " + ws.Signal().String()
+		return fmt.Sprintf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
 	}
 	return fmt.Sprintf("exit status %d", ws.ExitStatus())
 }

@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // reaper waits for every child of PID 1: the processes it started (whose
@@ -90,4 +92,23 @@ func (r *reaper) reapAll() {
 func (r *reaper) stop() {
 	signal.Stop(r.sigs)
 	close(r.done)
+}
+
+// runQuiet runs a short command through the reaper and reports whether it
+// exited 0 (its output is discarded).
+func runQuiet(r *reaper, name string, args ...string) error {
+	p, err := r.start(exec.Command(name, args...))
+	if err != nil {
+		return err
+	}
+	select {
+	case ws := <-p.exited:
+		if ws.ExitStatus() != 0 || ws.Signaled() {
+			return fmt.Errorf("%s: %s", name, describeWait(ws))
+		}
+		return nil
+	case <-time.After(10 * time.Second):
+		syscall.Kill(p.pid, syscall.SIGKILL)
+		return fmt.Errorf("%s: no answer within 10s", name)
+	}
 }

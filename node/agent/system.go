@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -189,4 +190,35 @@ func kernelVersion() string {
 func readTrim(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(bytes.TrimSpace(b))
+}
+
+// iptablesLegacyDir is where chooseIPTables puts legacy symlinks.
+var iptablesLegacyDir = "/run/mini/iptables-legacy"
+
+// chooseIPTables keeps the default iptables when it works, and otherwise
+// (a kernel without nf_tables under an nft iptables) switches to
+// iptables-legacy where the image has it, by putting a directory of
+// symlinks first on PATH, as the docker:dind entrypoint does. It returns
+// a description of the choice.
+func chooseIPTables(run func(name string, args ...string) error) string {
+	if run("iptables", "-w", "-n", "-L", "INPUT") == nil {
+		return "iptables"
+	}
+	legacy, err := exec.LookPath("iptables-legacy")
+	if err != nil || run(legacy, "-w", "-n", "-L", "INPUT") != nil {
+		return "iptables (not working; no working iptables-legacy either)"
+	}
+	if err := os.MkdirAll(iptablesLegacyDir, 0o755); err != nil {
+		return "iptables (could not switch to legacy: " + err.Error() + ")"
+	}
+	dir := filepath.Dir(legacy)
+	for _, t := range []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"} {
+		src := filepath.Join(dir, t+"-legacy")
+		if _, err := os.Stat(src); err == nil {
+			os.Remove(filepath.Join(iptablesLegacyDir, t))
+			os.Symlink(src, filepath.Join(iptablesLegacyDir, t))
+		}
+	}
+	os.Setenv("PATH", iptablesLegacyDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return "iptables-legacy (the default iptables does not work here)"
 }
