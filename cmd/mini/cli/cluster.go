@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -182,9 +183,16 @@ func newClusterListCmd(st streams) *cobra.Command {
 			if err != nil {
 				return clusterErr(err)
 			}
+			ready := make([]string, len(infos))
+			var wg sync.WaitGroup
+			for k, i := range infos {
+				wg.Add(1)
+				go func() { defer wg.Done(); ready[k] = readyOf(cmd.Context(), d, i) }()
+			}
+			wg.Wait()
 			tw := tabwriter.NewWriter(st.out, 0, 4, 3, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tNODES\tAPI\tPORTS\tSTATUS")
-			for _, i := range infos {
+			for k, i := range infos {
 				var ports []string
 				for _, p := range i.Ports {
 					ports = append(ports, p.String())
@@ -193,27 +201,27 @@ func newClusterListCmd(st streams) *cobra.Command {
 				if ps == "" {
 					ps = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.Name, readyOf(cmd.Context(), d, i), i.API, ps, i.Status)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.Name, ready[k], i.API, ps, i.Status)
 			}
 			return tw.Flush()
 		},
 	}
 }
 
-// readyOf renders READY/TOTAL nodes, asking the cluster's API (briefly);
-// "?" when it does not answer.
+// readyOf renders READY/TOTAL nodes, asking the cluster's API (for up to
+// 5 s); "?" when it does not answer.
 func readyOf(ctx context.Context, d *cluster.Docker, i cluster.Info) string {
 	total := len(i.Nodes)
 	if i.Running == 0 {
 		return fmt.Sprintf("0/%d", total)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	kc, err := cluster.Kubeconfig(ctx, d, i.Name)
 	if err != nil {
 		return fmt.Sprintf("?/%d", total)
 	}
-	c, err := client.New(client.Config{Server: kc.Server, CAData: kc.CAData, Token: kc.Token, Timeout: 2 * time.Second})
+	c, err := client.New(client.Config{Server: kc.Server, CAData: kc.CAData, Token: kc.Token, Timeout: 5 * time.Second})
 	if err != nil {
 		return fmt.Sprintf("?/%d", total)
 	}
