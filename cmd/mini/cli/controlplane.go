@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/minicluster/mini/control/dns"
 	"github.com/minicluster/mini/control/plane"
 )
 
@@ -40,9 +41,16 @@ the same directory keeps every object and the same credentials.`,
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:6443", "address to serve HTTPS on")
 	f.StringSliceVar(&cfg.SANs, "tls-san", nil, "extra DNS names or IPs for the serving certificate")
 	f.StringVar(&cfg.ServerURL, "server-url", "", "API server URL written into the kubeconfig (default https://LISTEN)")
+	f.StringVar(&controlDNS.Listen, "dns-listen", "", "UDP and TCP address for the cluster DNS, e.g. :53 (empty: no cluster DNS)")
+	f.StringVar(&controlDNS.Advertise, "dns-advertise", "", "IP the kube-dns Service (10.96.0.10) sends pods to: this container's IP on the cluster network")
+	f.StringSliceVar(&controlDNS.Upstream, "dns-upstream", nil, "resolvers (ip or ip:port) for names outside the cluster (default: /etc/resolv.conf)")
 	_ = fmt.Sprint
 	return cmd
 }
+
+// controlDNS holds the --dns-* flags of control-plane: controlComponents
+// runs dns.New(controlDNS) when controlDNS.Listen is set.
+var controlDNS dns.Options
 
 // controlComponents returns what runs in process next to the API server.
 var controlComponents = func(*plane.Config) []plane.Component { return nil }
