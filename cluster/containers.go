@@ -50,7 +50,9 @@ func controlSpec(cluster, op, img string, subnet netip.Prefix, api string, nodeI
 			Image:    img,
 			Hostname: ControlName(cluster),
 			Cmd: []string{"control-plane", "--data-dir", "/data", "--listen", fmt.Sprintf("0.0.0.0:%d", APIContainerPort),
-				"--server-url", "https://" + api, "--tls-san", ControlName(cluster), "--tls-san", ip.String()},
+				"--server-url", "https://" + api, "--tls-san", ControlName(cluster), "--tls-san", ip.String(),
+				// Cluster DNS for pods: the kube-dns Service sends them here.
+				"--dns-listen", ":53", "--dns-advertise", ip.String()},
 			Labels: labels(cluster, RoleControl, op, LabelAPI, api, labelNodeImage, nodeImage),
 		},
 		host: &container.HostConfig{

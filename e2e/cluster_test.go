@@ -74,9 +74,9 @@ func TestClusterLifecycle(t *testing.T) {
 	before := wantNodes(t, ctx, nodeNames(name, 0, 1, 2)...)
 	kubectl(t, "--context", ctx, "create", "configmap", "survivor", "--from-literal=k=v")
 
-	list := mustMini(t, "cluster", "list")
-	if !strings.Contains(list, name) || !strings.Contains(list, "3/3") || !strings.Contains(list, "running") {
-		t.Fatalf("mini cluster list does not show %s with 3/3 nodes running:\n%s", name, list)
+	r := runMini(t, "cluster", "list")
+	if r.Code != 0 || !strings.Contains(r.Stdout, name) || !strings.Contains(r.Stdout, "3/3") || !strings.Contains(r.Stdout, "running") {
+		t.Fatalf("mini cluster list does not show %s with 3/3 nodes running: %s", name, r)
 	}
 
 	// The node agent restarts a dockerd that dies.

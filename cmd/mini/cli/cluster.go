@@ -187,7 +187,14 @@ func newClusterListCmd(st streams) *cobra.Command {
 			var wg sync.WaitGroup
 			for k, i := range infos {
 				wg.Add(1)
-				go func() { defer wg.Done(); ready[k] = readyOf(cmd.Context(), d, i) }()
+				go func() {
+					defer wg.Done()
+					var err error
+					if ready[k], err = readyOf(cmd.Context(), d, i); err != nil {
+						ready[k] = fmt.Sprintf("?/%d", len(i.Nodes))
+						fmt.Fprintf(st.errOut, "warning: cluster %s: cannot count its Ready nodes: %v\n", i.Name, err)
+					}
+				}()
 			}
 			wg.Wait()
 			tw := tabwriter.NewWriter(st.out, 0, 4, 3, ' ', 0)
@@ -209,25 +216,25 @@ func newClusterListCmd(st streams) *cobra.Command {
 }
 
 // readyOf renders READY/TOTAL nodes, asking the cluster's API (for up to
-// 5 s); "?" when it does not answer.
-func readyOf(ctx context.Context, d *cluster.Docker, i cluster.Info) string {
+// 5 s).
+func readyOf(ctx context.Context, d *cluster.Docker, i cluster.Info) (string, error) {
 	total := len(i.Nodes)
 	if i.Running == 0 {
-		return fmt.Sprintf("0/%d", total)
+		return fmt.Sprintf("0/%d", total), nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	kc, err := cluster.Kubeconfig(ctx, d, i.Name)
 	if err != nil {
-		return fmt.Sprintf("?/%d", total)
+		return "", err
 	}
 	c, err := client.New(client.Config{Server: kc.Server, CAData: kc.CAData, Token: kc.Token, Timeout: 5 * time.Second})
 	if err != nil {
-		return fmt.Sprintf("?/%d", total)
+		return "", err
 	}
 	var nl corev1.NodeList
 	if err := c.List(ctx, "", &nl, client.ListOptions{}); err != nil {
-		return fmt.Sprintf("?/%d", total)
+		return "", err
 	}
 	ready := 0
 	for _, n := range nl.Items {
@@ -237,7 +244,7 @@ func readyOf(ctx context.Context, d *cluster.Docker, i cluster.Info) string {
 			}
 		}
 	}
-	return fmt.Sprintf("%d/%d", ready, total)
+	return fmt.Sprintf("%d/%d", ready, total), nil
 }
 
 func newClusterDeleteCmd(st streams) *cobra.Command {
