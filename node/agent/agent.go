@@ -48,7 +48,10 @@ type Env struct {
 	Node         *corev1.Node // as registered
 	NodeIP       net.IP
 	DockerSocket string // unix socket path of the inner dockerd
-	Logger       *log.Logger
+	// StateDir is a directory on the node's volume (kept across cluster
+	// stop/start, removed with the node) for the kubelet's own state.
+	StateDir string
+	Logger   *log.Logger
 }
 
 // KubeletFunc runs the kubelet until ctx ends.
@@ -174,8 +177,12 @@ func Run(ctx context.Context, cfg Config) error {
 
 	kerr := make(chan error, 1)
 	if cfg.Kubelet != nil {
+		state := filepath.Join(cfg.DataRoot, "mini-node")
+		if err := os.MkdirAll(state, 0o755); err != nil {
+			return fmt.Errorf("kubelet state directory: %w", err)
+		}
 		go func() {
-			kerr <- cfg.Kubelet(ctx, Env{Client: c, Node: node, NodeIP: ip, DockerSocket: DockerSocket, Logger: cfg.Logger})
+			kerr <- cfg.Kubelet(ctx, Env{Client: c, Node: node, NodeIP: ip, DockerSocket: DockerSocket, StateDir: state, Logger: cfg.Logger})
 		}()
 	}
 	hbctx, stopHB := context.WithCancel(ctx)
