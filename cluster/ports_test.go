@@ -125,3 +125,21 @@ func TestCheckPorts(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePortMapping: parsing never panics, and whatever parses renders
+// (String) into a form that parses back to the same mapping.
+func FuzzParsePortMapping(f *testing.F) {
+	for _, s := range []string{"8080:30080@loadbalancer", "0.0.0.0:53:30053/udp", "[::1]:8443:30443@lb", "x", "::", "[", "1:2:3:4/udp@"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePortMapping(s)
+		if err != nil {
+			return
+		}
+		q, err := ParsePortMapping(p.String())
+		if err != nil || q != p {
+			t.Fatalf("%q parsed to %+v, rendered %q, which parses to %+v, %v", s, p, p.String(), q, err)
+		}
+	})
+}
