@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -161,7 +162,27 @@ func ensureImage(ctx context.Context, d *Docker, ref, dockerfile, binary string)
 	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil); err != nil {
 		return fmt.Errorf("build image %s: %w", ref, err)
 	}
+	pruneOldImages(ctx, d, ref)
 	return nil
+}
+
+// pruneOldImages removes the images of ref's repository that earlier mini
+// binaries built (label mini.image), once they are over ten minutes old
+// and no container uses them, so rebuilding mini does not pile them up.
+// The engine refuses to remove an image a container uses; that refusal is
+// the intended outcome, so errors are ignored.
+func pruneOldImages(ctx context.Context, d *Docker, ref string) {
+	repo, _, _ := strings.Cut(ref, ":")
+	imgs, err := d.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "mini.image"), filters.Arg("reference", repo+":*"))})
+	if err != nil {
+		return
+	}
+	for _, im := range imgs {
+		if slices.Contains(im.RepoTags, ref) || time.Since(time.Unix(im.Created, 0)) < 10*time.Minute {
+			continue
+		}
+		d.ImageRemove(ctx, im.ID, image.RemoveOptions{PruneChildren: true})
+	}
 }
 
 func writeBuildContext(w io.Writer, dockerfile, binary string) error {
