@@ -52,7 +52,9 @@ func controlSpec(cluster, op, img string, subnet netip.Prefix, api string, nodeI
 			Cmd: []string{"control-plane", "--data-dir", "/data", "--listen", fmt.Sprintf("0.0.0.0:%d", APIContainerPort),
 				"--server-url", "https://" + api, "--tls-san", ControlName(cluster), "--tls-san", ip.String(),
 				// Cluster DNS for pods: the kube-dns Service sends them here.
-				"--dns-listen", ":53", "--dns-advertise", ip.String()},
+				"--dns-listen", ":53", "--dns-advertise", ip.String(),
+				// Pods reach the API through the kubernetes Service (10.96.0.1).
+				"--advertise-address", ip.String()},
 			Labels: labels(cluster, RoleControl, op, LabelAPI, api, labelNodeImage, nodeImage),
 		},
 		host: &container.HostConfig{

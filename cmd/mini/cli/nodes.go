@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"log"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/minicluster/mini/cluster"
 	"github.com/minicluster/mini/node/agent"
+	"github.com/minicluster/mini/node/heartbeat"
+	"github.com/minicluster/mini/node/kubelet"
+	"github.com/minicluster/mini/node/podnet"
+	"github.com/minicluster/mini/node/proxy"
 )
 
 func init() {
@@ -105,9 +110,43 @@ func newNodeListCmd(st streams) *cobra.Command {
 	return cmd
 }
 
-// nodeKubelet returns the kubelet the node agent runs (nil: none). The lead
-// wires kubelet.Run here.
-var nodeKubelet = func() agent.KubeletFunc { return nil }
+// nodeKubelet returns what the node agent runs once its Node is registered:
+// the kubelet, the pod network (routes and masquerading) and the service
+// proxy, side by side until the agent stops or one of them fails.
+func nodeKubelet() agent.KubeletFunc {
+	return func(ctx context.Context, env agent.Env) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		errc := make(chan error, 3)
+		go func() {
+			errc <- kubelet.RunNode(ctx, kubelet.NodeConfig{Client: env.Client, NodeName: env.Node.Name,
+				NodeIP: env.NodeIP.String(), DockerSocket: env.DockerSocket, StateDir: env.StateDir, Logger: env.Logger})
+		}()
+		go func() {
+			cidr, err := heartbeat.WaitPodCIDR(ctx, env.Client, env.Node.Name, 2*time.Minute)
+			if err != nil {
+				errc <- err
+				return
+			}
+			errc <- podnet.New(env.Client, podnet.Config{NodeName: env.Node.Name, ClusterCIDR: clusterCIDR,
+				ServiceCIDR: serviceCIDR, PodCIDR: cidr}, nil, env.Logger).Run(ctx)
+		}()
+		go func() {
+			errc <- proxy.New(env.Client, proxy.Options{Config: proxy.Config{ClusterCIDR: clusterCIDR}, Logger: env.Logger}).Run(ctx)
+		}()
+		err := <-errc
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+}
+
+// The cluster's address ranges (the control plane's defaults).
+const (
+	clusterCIDR = "10.244.0.0/16"
+	serviceCIDR = "10.96.0.0/12"
+)
 
 func newNodeAgentCmd(st streams) *cobra.Command {
 	var dockerdArgs []string
