@@ -74,17 +74,23 @@ func Start(t testing.TB, o Options) *Cluster {
 	}
 	o.Scheduler.Logger = orLogger(o.Scheduler.Logger, logger)
 	o.Controllers.Logger = orLogger(o.Controllers.Logger, logger)
-	comps := []plane.Component{scheduler.New(o.Scheduler)}
-	if !o.NoControllers {
-		comps = append(comps, controllers.New(o.Controllers))
-	}
-	comps = append(comps, testIPAM{}) // TODO(sched-sim): drop once main has node IPAM
 	c := &Cluster{t: t, opts: o, log: logger}
-	c.Env = plantest.Start(t, plantest.Options{Components: comps, Verbose: o.Verbose})
+	c.Env = plantest.Start(t, plantest.Options{Components: PlaneComponents(o), Verbose: o.Verbose})
 	if o.Nodes > 0 {
 		c.AddNodes(o.Prefix, o.Nodes).WaitReady(t, 30*time.Second)
 	}
 	return c
+}
+
+// PlaneComponents returns what runs next to the API server in a cluster of
+// these options: the scheduler and (unless NoControllers) the controller
+// manager.
+func PlaneComponents(o Options) []plane.Component {
+	comps := []plane.Component{scheduler.New(o.Scheduler)}
+	if !o.NoControllers {
+		comps = append(comps, controllers.New(o.Controllers))
+	}
+	return append(comps, testIPAM{o.Controllers.ClusterCIDR}) // TODO(sched-sim): drop once main has node IPAM
 }
 
 func orLogger(l, def *log.Logger) *log.Logger {

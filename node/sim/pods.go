@@ -2,8 +2,11 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,6 +27,8 @@ type sim struct {
 	names  []string
 	nodes  map[string]*simNode
 	wg     sync.WaitGroup
+
+	registered, withCIDR atomic.Int64 // registration progress
 
 	mu         sync.Mutex
 	pods       map[string]*podRecord // namespace/name -> what this kubelet did
@@ -256,11 +261,15 @@ func (s *sim) finalize(ctx context.Context, key string, p *corev1.Pod, rec *podR
 }
 
 // writeStatus replaces the pod's status. A conflict means the watch will
-// bring a newer version, which is reconciled again.
+// bring a newer version, which is reconciled again. The response is not
+// decoded: the watch brings it too.
 func (s *sim) writeStatus(ctx context.Context, p *corev1.Pod, st corev1.PodStatus) error {
-	out := p.DeepCopy()
-	out.Status = st
-	err := s.c.UpdateStatus(ctx, out)
+	out := corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: p.ObjectMeta, Spec: p.Spec, Status: st}
+	body, err := json.Marshal(&out)
+	if err != nil {
+		return err
+	}
+	_, err = s.c.Do(ctx, client.Request{Method: http.MethodPut, Path: "/api/v1/namespaces/" + p.Namespace + "/pods/" + p.Name + "/status", Body: body})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return fmt.Errorf("status: %w", err)
 	}

@@ -199,6 +199,7 @@ func (s *sim) register(ctx context.Context) error {
 	var wg sync.WaitGroup
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go s.reportRegistration(rctx)
 	for w := 0; w < min(s.opts.Workers, len(s.names)); w++ {
 		wg.Add(1)
 		go func() {
@@ -238,10 +239,12 @@ func (s *sim) registerOne(ctx context.Context, n *simNode) error {
 	if err != nil {
 		return err
 	}
+	s.registered.Add(1)
 	cidr, err := heartbeat.WaitPodCIDR(ctx, c, n.name, s.opts.PodCIDRTimeout)
 	if err != nil {
 		return err
 	}
+	s.withCIDR.Add(1)
 	pool, err := newIPPool(cidr)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", n.name, err)
@@ -270,6 +273,21 @@ func (s *sim) registerOne(ctx context.Context, n *simNode) error {
 			func() (bool, string) { return true, readyMessage }, s.heartbeatError)
 	}()
 	return nil
+}
+
+// reportRegistration logs progress every 10s while registration lasts.
+func (s *sim) reportRegistration(ctx context.Context) {
+	t := s.opts.Clock.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			s.opts.Logger.Printf("sim: still registering: %d of %d nodes created, %d assigned a pod CIDR by the control plane",
+				s.registered.Load(), len(s.names), s.withCIDR.Load())
+		}
+	}
 }
 
 const readyMessage = "kubelet is posting ready status (simulated)"
