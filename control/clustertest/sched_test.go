@@ -90,6 +90,9 @@ func TestBarePodsScheduledSpreadAndRunning(t *testing.T) {
 		if p.Status.HostIP != n.Status.Addresses[0].Address {
 			t.Errorf("pod %s hostIP %q, want node %s's InternalIP %q", p.Name, p.Status.HostIP, n.Name, n.Status.Addresses[0].Address)
 		}
+		if len(p.Spec.Containers) != 1 || p.Spec.Containers[0].Image != "example.com/app:1" {
+			t.Errorf("pod %s spec.containers %+v after its node's status writes, want the one app container unchanged", p.Name, p.Spec.Containers)
+		}
 		cs := p.Status.ContainerStatuses
 		if len(cs) != 1 || !cs[0].Ready || cs[0].State.Running == nil || !strings.HasPrefix(cs[0].ContainerID, "sim://") || p.Status.StartTime == nil {
 			t.Errorf("pod %s container statuses %+v start %v, want one running, ready sim:// container and a start time", p.Name, cs, p.Status.StartTime)

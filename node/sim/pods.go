@@ -261,10 +261,17 @@ func (s *sim) finalize(ctx context.Context, key string, p *corev1.Pod, rec *podR
 }
 
 // writeStatus replaces the pod's status. A conflict means the watch will
-// bring a newer version, which is reconciled again. The response is not
-// decoded: the watch brings it too.
+// bring a newer version, which is reconciled again. The body carries only
+// the metadata that identifies the version and the status (the status
+// subresource takes nothing else), and the response is not decoded (the
+// watch brings it): a thousand nodes write a lot of statuses.
 func (s *sim) writeStatus(ctx context.Context, p *corev1.Pod, st corev1.PodStatus) error {
-	out := corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: p.ObjectMeta, Spec: p.Spec, Status: st}
+	out := corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID,
+			ResourceVersion: p.ResourceVersion},
+		Status: st,
+	}
 	body, err := json.Marshal(&out)
 	if err != nil {
 		return err
