@@ -25,6 +25,7 @@ type cache struct {
 	// scratch space reused by schedule (guarded by mu).
 	feasible []*nodeInfo
 	reasons  []string
+	owned    []int
 }
 
 // podState is where the cache counts a pod.
@@ -138,11 +139,4 @@ func (c *cache) isAssumed(uid types.UID) bool {
 	defer c.mu.Unlock()
 	ps, ok := c.pods[uid]
 	return ok && ps.assumed
-}
-
-// counts returns the number of schedulable nodes and of counted pods.
-func (c *cache) counts() (nodes, pods int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.order), len(c.pods)
 }

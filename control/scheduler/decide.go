@@ -94,28 +94,34 @@ func (c *cache) schedule(pi *podInfo, percentage int) (string, *fitError) {
 	if len(feasible) == 0 {
 		return "", &fitError{numNodes: n, reasons: hist}
 	}
-	best := pickBest(pi, feasible)
+	best := pickBest(pi, feasible, &c.owned)
 	c.assumeLocked(pi, best)
 	return best.name, nil
 }
 
 // pickBest scores the feasible nodes and returns the best. Ties go to the
 // node met first in the scan, which starts where the previous pod's scan
-// ended: deterministic for a given sequence of pods, and rotating.
-func pickBest(pi *podInfo, feasible []*nodeInfo) *nodeInfo {
+// ended: deterministic for a given sequence of pods, and rotating. counts
+// is scratch space.
+func pickBest(pi *podInfo, feasible []*nodeInfo, counts *[]int) *nodeInfo {
 	if len(feasible) == 1 {
 		return feasible[0]
 	}
+	cs := (*counts)[:0]
 	maxCount := 0
-	if pi.owner != "" {
-		for _, n := range feasible {
-			maxCount = max(maxCount, n.owners[pi.owner])
+	for _, n := range feasible {
+		k := 0
+		if pi.owner != "" {
+			k = n.owners[pi.owner]
 		}
+		cs = append(cs, k)
+		maxCount = max(maxCount, k)
 	}
+	*counts = cs
 	var best *nodeInfo
 	bestScore := int64(-1)
-	for _, n := range feasible {
-		s := spreadWeight*spreadScore(n.owners[pi.owner], maxCount) + leastAllocatedWeight*leastAllocatedScore(pi, n)
+	for i, n := range feasible {
+		s := spreadWeight*spreadScore(cs[i], maxCount) + leastAllocatedWeight*leastAllocatedScore(pi, n)
 		if s > bestScore {
 			best, bestScore = n, s
 		}
