@@ -157,6 +157,9 @@ func gracePeriod(obj runtime.Object, opts metav1.DeleteOptions) int64 {
 // deleteObject deletes one object, or marks it for deletion when finalizers
 // or a pod's grace period hold it. It reports whether the object is gone.
 func (s *Server) deleteObject(ctx context.Context, res *Resource, ns, name string, opts metav1.DeleteOptions, o writeOpts) (runtime.Object, bool, error) {
+	if res.Kind == "Namespace" && immortalNamespaces[name] {
+		return nil, false, apierrors.NewForbidden(res.GroupResource(), name, errors.New("this namespace may not be deleted"))
+	}
 	for attempt := 0; ; attempt++ {
 		cur, e, err := s.getObject(res, ns, name)
 		if err != nil {
@@ -226,6 +229,12 @@ func (s *Server) deleteObject(ctx context.Context, res *Resource, ns, name strin
 			return nil, false, apierrors.NewInternalError(err)
 		}
 	}
+}
+
+// immortalNamespaces may not be deleted, as Kubernetes's NamespaceLifecycle
+// admission plugin refuses.
+var immortalNamespaces = map[string]bool{
+	metav1.NamespaceDefault: true, metav1.NamespaceSystem: true, metav1.NamespacePublic: true,
 }
 
 func mergeFinalizers(a, b []string) []string {

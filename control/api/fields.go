@@ -14,13 +14,13 @@ var fieldSets = map[string]func(runtime.Object) map[string]string{
 	"Pod": func(o runtime.Object) map[string]string {
 		p := o.(*corev1.Pod)
 		return map[string]string{
-			"spec.nodeName":           p.Spec.NodeName,
-			"spec.restartPolicy":      string(p.Spec.RestartPolicy),
-			"spec.schedulerName":      p.Spec.SchedulerName,
-			"spec.serviceAccountName": p.Spec.ServiceAccountName,
-			"spec.hostNetwork":        strconv.FormatBool(p.Spec.HostNetwork),
-			"status.phase":            string(p.Status.Phase),
-			"status.podIP":            p.Status.PodIP,
+			"spec.nodeName":            p.Spec.NodeName,
+			"spec.restartPolicy":       string(p.Spec.RestartPolicy),
+			"spec.schedulerName":       p.Spec.SchedulerName,
+			"spec.serviceAccountName":  p.Spec.ServiceAccountName,
+			"spec.hostNetwork":         strconv.FormatBool(p.Spec.HostNetwork),
+			"status.phase":             string(p.Status.Phase),
+			"status.podIP":             p.Status.PodIP,
 			"status.nominatedNodeName": p.Status.NominatedNodeName,
 		}
 	},

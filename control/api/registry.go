@@ -20,11 +20,11 @@ import (
 // applies to it. Hooks are optional.
 type Resource struct {
 	Group, Version, Name string // Name is the plural resource name ("pods")
-	Kind, ListKind      string
-	Singular            string
-	ShortNames          []string
-	Categories          []string
-	Namespaced          bool
+	Kind, ListKind       string
+	Singular             string
+	ShortNames           []string
+	Categories           []string
+	Namespaced           bool
 	// Subresources served besides the object itself ("status", "scale", ...).
 	Subresources []string
 

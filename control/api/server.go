@@ -130,7 +130,9 @@ func (s *Server) SetReady(ready bool) {
 type userKey struct{}
 
 // WithUser returns ctx carrying an authenticated user (for in-process calls).
-func WithUser(ctx context.Context, u User) context.Context { return context.WithValue(ctx, userKey{}, u) }
+func WithUser(ctx context.Context, u User) context.Context {
+	return context.WithValue(ctx, userKey{}, u)
+}
 
 func userFrom(ctx context.Context) (User, bool) {
 	u, ok := ctx.Value(userKey{}).(User)

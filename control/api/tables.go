@@ -10,7 +10,7 @@ import (
 )
 
 // TableDef is a kind's server-side printer: the columns kubectl shows and
-// how one object fills them. The first column is always the name.
+// how one object fills them.
 type TableDef struct {
 	Columns []metav1.TableColumnDefinition
 	Row     func(obj runtime.Object, now time.Time) []any

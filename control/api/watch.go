@@ -190,7 +190,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, ri *requestI
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Transfer-Encoding", "chunked")
 	w.WriteHeader(http.StatusOK)
-	fl.Flush() // send the headers now: a watch with nothing to report yet must not block its client
+	fl.Flush() // send the headers now: clients wait for them before reading events
 	if errors.Is(err, store.ErrCompacted) {
 		ws.errorEvent(apierrors.NewResourceExpired("too old resource version: " + strconv.FormatInt(p.rv, 10) + " (" + strconv.FormatInt(s.store.CompactRev(), 10) + ")"))
 		ws.flush()

@@ -381,7 +381,9 @@ func (s *Server) prepareUpdate(ri *requestInfo, obj, cur runtime.Object) (runtim
 	if res.ValidateUpdate != nil && ri.sub == "" {
 		errs = append(errs, res.ValidateUpdate(obj, cur)...)
 	}
-	if res.Validate != nil {
+	// Status and binding writes cannot change the spec: the object was valid
+	// when stored, so only main-resource writes are validated again.
+	if res.Validate != nil && ri.sub == "" {
 		errs = append(errs, res.Validate(obj)...)
 	}
 	if len(errs) > 0 {

@@ -28,6 +28,11 @@ type Options struct {
 	// (10.244.0.0/16, /24).
 	ClusterCIDR      string
 	NodeCIDRMaskSize int
+	// APIServerAddress and APIServerPort are where pods reach the API server:
+	// the endpoints of the default/kubernetes Service (no such Service when
+	// the address is empty; port 6443).
+	APIServerAddress string
+	APIServerPort    int
 	// Workers per controller (4).
 	Workers int
 	// Only, when non-empty, limits which controllers run (for tests).
@@ -90,6 +95,9 @@ func New(o Options) *Manager {
 	}
 	if o.NodeCIDRMaskSize == 0 {
 		o.NodeCIDRMaskSize = 24
+	}
+	if o.APIServerPort == 0 {
+		o.APIServerPort = 6443
 	}
 	if o.Workers == 0 {
 		o.Workers = 4

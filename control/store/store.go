@@ -207,10 +207,14 @@ func badgerOptions(o Options) badger.Options {
 
 type badgerLogger struct{ logf func(string, ...any) }
 
-func (l badgerLogger) Errorf(f string, a ...any)   { l.logf("badger: "+strings.TrimSuffix(f, "\n"), a...) }
-func (l badgerLogger) Warningf(f string, a ...any) { l.logf("badger: "+strings.TrimSuffix(f, "\n"), a...) }
-func (badgerLogger) Infof(string, ...any)          {}
-func (badgerLogger) Debugf(string, ...any)         {}
+func (l badgerLogger) Errorf(f string, a ...any) {
+	l.logf("badger: "+strings.TrimSuffix(f, "\n"), a...)
+}
+func (l badgerLogger) Warningf(f string, a ...any) {
+	l.logf("badger: "+strings.TrimSuffix(f, "\n"), a...)
+}
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}
 
 func (s *Store) load() error {
 	return s.db.View(func(txn *badger.Txn) error {

@@ -88,7 +88,7 @@ func (w *Watcher) Next(ctx context.Context, max int) (events []Event, progress i
 		if w.seq == s.hist.next {
 			progress = s.rev
 		} else {
-			progress = s.hist.at(w.seq-1).Entry.ModRev
+			progress = s.hist.at(w.seq - 1).Entry.ModRev
 			// Events of one transaction share a revision; only a revision
 			// fully read counts as progress.
 			if s.hist.at(w.seq).Entry.ModRev == progress {
@@ -122,5 +122,5 @@ func (w *Watcher) Progress() int64 {
 	if w.seq == 0 || w.seq <= s.hist.first {
 		return s.compactRev
 	}
-	return s.hist.at(w.seq-1).Entry.ModRev
+	return s.hist.at(w.seq - 1).Entry.ModRev
 }

@@ -159,9 +159,20 @@ func Loop(ctx context.Context, c *client.Client, name string, uid types.UID, int
 	t := clk.NewTicker(interval)
 	defer t.Stop()
 	var lastReady *bool
+	var lastRenew time.Time
 	for {
-		if err := RenewLease(ctx, c, name, uid, clk.Now()); err != nil && onErr != nil && ctx.Err() == nil {
-			onErr(err)
+		now := clk.Now()
+		if err := RenewLease(ctx, c, name, uid, now); err != nil {
+			if onErr != nil && ctx.Err() == nil {
+				onErr(err)
+			}
+		} else {
+			// After an outage longer than the lease, the control plane has
+			// marked the node Unknown: post the condition again.
+			if !lastRenew.IsZero() && now.Sub(lastRenew) > LeaseDuration {
+				lastReady = nil
+			}
+			lastRenew = now
 		}
 		ok, msg := ready()
 		if lastReady == nil || *lastReady != ok {

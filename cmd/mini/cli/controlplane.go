@@ -1,12 +1,14 @@
 package cli
 
 import (
-	"fmt"
 	"log"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/minicluster/mini/control/controllers"
+	"github.com/minicluster/mini/control/dns"
 	"github.com/minicluster/mini/control/plane"
 )
 
@@ -40,9 +42,39 @@ the same directory keeps every object and the same credentials.`,
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:6443", "address to serve HTTPS on")
 	f.StringSliceVar(&cfg.SANs, "tls-san", nil, "extra DNS names or IPs for the serving certificate")
 	f.StringVar(&cfg.ServerURL, "server-url", "", "API server URL written into the kubeconfig (default https://LISTEN)")
-	_ = fmt.Sprint
+	f.StringVar(&controlDNS.Listen, "dns-listen", "", "UDP and TCP address for the cluster DNS, e.g. :53 (empty: no cluster DNS)")
+	f.StringVar(&controlDNS.Advertise, "dns-advertise", "", "IP the kube-dns Service (10.96.0.10) sends pods to: this container's IP on the cluster network")
+	f.StringSliceVar(&controlDNS.Upstream, "dns-upstream", nil, "resolvers (ip or ip:port) for names outside the cluster (default: /etc/resolv.conf)")
+	f.StringVar(&controlOpts.advertise, "advertise-address", "", "IP clients inside the cluster reach the API server at (endpoints of the kubernetes Service)")
+	f.DurationVar(&controlOpts.evictAfter, "pod-eviction-timeout", 10*time.Second, "how long pods stay on an unreachable node before they are recreated elsewhere")
 	return cmd
 }
 
-// controlComponents returns what runs in process next to the API server.
-var controlComponents = func(*plane.Config) []plane.Component { return nil }
+// controlOpts holds the control-plane flags that configure in-process
+// components.
+var controlOpts struct {
+	advertise  string
+	evictAfter time.Duration
+}
+
+// controlDNS holds the --dns-* flags of control-plane: controlComponents
+// runs dns.New(controlDNS) when controlDNS.Listen is set.
+var controlDNS dns.Options
+
+// controlComponents returns what runs in process next to the API server:
+// the controllers, the scheduler and (when --dns-listen is set) the DNS.
+func controlComponents(cfg *plane.Config) []plane.Component {
+	comps := []plane.Component{
+		controllers.New(controllers.Options{
+			Logger:             cfg.Logger,
+			APIServerAddress:   controlOpts.advertise,
+			PodEvictionTimeout: controlOpts.evictAfter,
+		}),
+	}
+	if controlDNS.Listen != "" {
+		o := controlDNS
+		o.Logger = cfg.Logger
+		comps = append(comps, dns.New(o))
+	}
+	return comps
+}

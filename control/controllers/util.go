@@ -1,0 +1,413 @@
+package controllers
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/dump"
+
+	"github.com/minicluster/mini/control/client"
+)
+
+// Informer index names shared by the controllers. An index is added to a
+// shared informer once (ensureIndexers), whichever controller asks first.
+const (
+	// IndexController indexes objects by the UID of their controller
+	// (the ownerReference with controller=true).
+	IndexController = "controller-uid"
+	// IndexOrphan indexes objects that have no controller by namespace, so
+	// a controller finds the candidates for adoption without a full scan.
+	IndexOrphan = "orphan-namespace"
+	// IndexOwner indexes objects by the UIDs of all their owners.
+	IndexOwner = "owner-uid"
+)
+
+// indexFuncs are the index functions behind the index names above.
+var indexFuncs = cache.Indexers{
+	IndexController: func(obj any) ([]string, error) {
+		m, ok := obj.(metav1.Object)
+		if !ok {
+			return nil, nil
+		}
+		if ref := metav1.GetControllerOfNoCopy(m); ref != nil {
+			return []string{string(ref.UID)}, nil
+		}
+		return nil, nil
+	},
+	IndexOrphan: func(obj any) ([]string, error) {
+		m, ok := obj.(metav1.Object)
+		if !ok || metav1.GetControllerOfNoCopy(m) != nil {
+			return nil, nil
+		}
+		return []string{m.GetNamespace()}, nil
+	},
+	IndexOwner: func(obj any) ([]string, error) {
+		m, ok := obj.(metav1.Object)
+		if !ok {
+			return nil, nil
+		}
+		refs := m.GetOwnerReferences()
+		out := make([]string, 0, len(refs))
+		for _, r := range refs {
+			out = append(out, string(r.UID))
+		}
+		return out, nil
+	},
+}
+
+// ensureIndexers adds the named shared indexes to inf unless present. It
+// must be called before the informer starts (from a controller's setup).
+func ensureIndexers(inf cache.SharedIndexInformer, names ...string) {
+	have := inf.GetIndexer().GetIndexers()
+	add := cache.Indexers{}
+	for _, n := range names {
+		if _, ok := have[n]; !ok {
+			add[n] = indexFuncs[n]
+		}
+	}
+	if len(add) == 0 {
+		return
+	}
+	if err := inf.AddIndexers(add); err != nil {
+		panic(fmt.Sprintf("adding informer indexes %v: %v", names, err))
+	}
+}
+
+// byIndex returns the typed objects of an informer index value.
+func byIndex[T any](inf cache.SharedIndexInformer, index, value string) []T {
+	objs, err := inf.GetIndexer().ByIndex(index, value)
+	if err != nil {
+		panic(fmt.Sprintf("informer index %q: %v", index, err))
+	}
+	out := make([]T, 0, len(objs))
+	for _, o := range objs {
+		if t, ok := o.(T); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// fromCache returns the cached object ns/name of an informer, or false.
+func fromCache[T any](inf cache.SharedIndexInformer, ns, name string) (T, bool) {
+	var zero T
+	key := name
+	if ns != "" {
+		key = ns + "/" + name
+	}
+	obj, ok, _ := inf.GetIndexer().GetByKey(key)
+	if !ok {
+		return zero, false
+	}
+	t, ok := obj.(T)
+	return t, ok
+}
+
+// selecting returns the cached controllers in namespace ns whose non-empty
+// selector (selectorOf) matches lbls: the candidates to adopt an orphan.
+func selecting[T metav1.Object](inf cache.SharedIndexInformer, ns string, lbls map[string]string, selectorOf func(T) *metav1.LabelSelector) []T {
+	var out []T
+	for _, c := range byIndex[T](inf, cache.NamespaceIndex, ns) {
+		sel, err := metav1.LabelSelectorAsSelector(selectorOf(c))
+		if err == nil && !sel.Empty() && sel.Matches(labels.Set(lbls)) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// tombstoned unwraps the object of a delete notification.
+func tombstoned(obj any) any {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return t.Obj
+	}
+	return obj
+}
+
+// keyOf returns the queue key ("namespace/name" or "name") of an object.
+func keyOf(m metav1.Object) string {
+	if m.GetNamespace() == "" {
+		return m.GetName()
+	}
+	return m.GetNamespace() + "/" + m.GetName()
+}
+
+// newControllerRef returns the ownerReference a controller puts on what it
+// creates: controller=true and blockOwnerDeletion=true.
+func newControllerRef(owner metav1.Object, gvk schema.GroupVersionKind) *metav1.OwnerReference {
+	t := true
+	return &metav1.OwnerReference{
+		APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: owner.GetName(), UID: owner.GetUID(),
+		Controller: &t, BlockOwnerDeletion: &t,
+	}
+}
+
+// gvkOf returns the group version kind of a typed object the client knows.
+func gvkOf(obj runtime.Object) schema.GroupVersionKind {
+	info, err := client.InfoFor(obj)
+	if err != nil {
+		panic(err)
+	}
+	return info.GVK()
+}
+
+// ownedObject is a typed API object with metadata.
+type ownedObject interface {
+	metav1.Object
+	runtime.Object
+}
+
+// refManager adopts and releases objects for one controller, as Kubernetes's
+// ControllerRefManager does: orphans that match the selector are adopted
+// (once a fresh read confirms the controller still exists and is not being
+// deleted), owned objects that stop matching are released.
+type refManager struct {
+	c        *client.Client
+	owner    ownedObject
+	gvk      schema.GroupVersionKind
+	selector labels.Selector
+	checked  bool
+	adoptErr error
+}
+
+func newRefManager(c *client.Client, owner ownedObject, selector labels.Selector) *refManager {
+	return &refManager{c: c, owner: owner, gvk: gvkOf(owner), selector: selector}
+}
+
+// canAdopt reads the owner afresh (once) and refuses adoption when it is
+// gone, replaced, or being deleted.
+func (m *refManager) canAdopt(ctx context.Context) error {
+	if m.checked {
+		return m.adoptErr
+	}
+	m.checked = true
+	fresh := m.owner.DeepCopyObject()
+	if err := m.c.Get(ctx, m.owner.GetNamespace(), m.owner.GetName(), fresh); err != nil {
+		m.adoptErr = fmt.Errorf("checking %s %s before adoption: %w", m.gvk.Kind, keyOf(m.owner), err)
+		return m.adoptErr
+	}
+	fm := fresh.(metav1.Object)
+	switch {
+	case fm.GetUID() != m.owner.GetUID():
+		m.adoptErr = fmt.Errorf("original %s %s is gone: got uid %s, wanted %s", m.gvk.Kind, keyOf(m.owner), fm.GetUID(), m.owner.GetUID())
+	case fm.GetDeletionTimestamp() != nil:
+		m.adoptErr = fmt.Errorf("%s %s has just been deleted at %s", m.gvk.Kind, keyOf(m.owner), fm.GetDeletionTimestamp())
+	}
+	return m.adoptErr
+}
+
+// claim returns the objects of objs this controller owns after adopting
+// matching orphans and releasing owned objects that no longer match.
+// Adopted objects are returned as updated by the server; cached objects are
+// never modified.
+func claim[T ownedObject](ctx context.Context, m *refManager, objs []T) ([]T, error) {
+	var out []T
+	var errs []error
+	deleting := m.owner.GetDeletionTimestamp() != nil
+	for _, o := range objs {
+		ref := metav1.GetControllerOfNoCopy(o)
+		matches := m.selector.Matches(labels.Set(o.GetLabels()))
+		switch {
+		case ref != nil && ref.UID != m.owner.GetUID():
+			// another controller's
+		case ref != nil && matches:
+			out = append(out, o)
+		case ref != nil:
+			if deleting {
+				continue
+			}
+			if err := releaseRef(ctx, m.c, o, m.owner.GetUID()); err != nil {
+				errs = append(errs, err)
+			}
+		case deleting || !matches || o.GetDeletionTimestamp() != nil || o.GetNamespace() != m.owner.GetNamespace():
+			// orphan we may not adopt
+		default:
+			if err := m.canAdopt(ctx); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			adopted, err := adopt(ctx, m, o)
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			out = append(out, adopted)
+		}
+	}
+	if len(errs) > 0 {
+		return out, fmt.Errorf("claiming objects for %s %s: %w", m.gvk.Kind, keyOf(m.owner), joinErrors(errs))
+	}
+	return out, nil
+}
+
+// adopt adds the controller reference to o with a strategic merge patch
+// guarded by o's UID.
+func adopt[T ownedObject](ctx context.Context, m *refManager, o T) (T, error) {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+		"ownerReferences": []*metav1.OwnerReference{newControllerRef(m.owner, m.gvk)},
+		"uid":             o.GetUID(),
+	}})
+	out := o.DeepCopyObject().(T)
+	err := m.c.Patch(ctx, out, o.GetNamespace(), o.GetName(), types.StrategicMergePatchType, patch, "")
+	return out, err
+}
+
+// releaseRef removes the ownerReference to owner from o with a strategic
+// merge patch guarded by o's UID. An object already gone, or one the server
+// refuses to change, is not an error.
+func releaseRef(ctx context.Context, c *client.Client, o ownedObject, owner types.UID) error {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+		"ownerReferences": []map[string]any{{"$patch": "delete", "uid": owner}},
+		"uid":             o.GetUID(),
+	}})
+	err := c.Patch(ctx, o.DeepCopyObject(), o.GetNamespace(), o.GetName(), types.StrategicMergePatchType, patch, "")
+	if apierrors.IsNotFound(err) || apierrors.IsInvalid(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("releasing %s from %s: %w", keyOf(o), owner, err)
+	}
+	return nil
+}
+
+// joinErrors joins errors with "; " (nil when there are none).
+func joinErrors(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return fmt.Errorf("%w (and %d more: %s)", errs[0], len(errs)-1, strings.Join(msgs[1:], "; "))
+}
+
+// ComputeHash returns the pod-template-hash of a template exactly as
+// Kubernetes's controller.ComputeHash does: FNV-32a over the template's
+// deep-hash dump (k8s.io/utils/dump.ForHash), then the collision count as
+// 8 little-endian bytes when set, printed in decimal and encoded with
+// rand.SafeEncodeString. The same template thus gets the same
+// ReplicaSet name as on Kubernetes (given the same defaulting).
+func ComputeHash(template *corev1.PodTemplateSpec, collisionCount *int32) string {
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%v", dump.ForHash(*template))
+	if collisionCount != nil {
+		b := make([]byte, 8)
+		binary.LittleEndian.PutUint32(b, uint32(*collisionCount))
+		h.Write(b)
+	}
+	return rand.SafeEncodeString(fmt.Sprint(h.Sum32()))
+}
+
+// namespaceTerminating reports whether a create failed only because its
+// namespace is being deleted (no event or failure condition is due then).
+func namespaceTerminating(err error) bool {
+	return apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) ||
+		(apierrors.IsForbidden(err) && strings.Contains(err.Error(), "because it is being terminated"))
+}
+
+// ExpectationsTimeout is how long unobserved expectations hold a controller
+// back before it acts again regardless (as Kubernetes, 5 minutes).
+const ExpectationsTimeout = 5 * time.Minute
+
+// Expectations remember, per controller key, the creations and deletions a
+// controller has asked for and not yet seen in its informers, so that a
+// sync in between does not act twice on stale caches (Kubernetes's
+// UIDTrackingControllerExpectations). Deletions are tracked by object key so
+// that seeing the same deletion twice (graceful delete, then removal)
+// counts once.
+type Expectations struct {
+	clk clock.PassiveClock
+	mu  sync.Mutex
+	m   map[string]*expectation
+}
+
+type expectation struct {
+	adds int
+	dels map[string]bool
+	at   time.Time
+}
+
+// NewExpectations returns empty expectations timed by clk.
+func NewExpectations(clk clock.PassiveClock) *Expectations {
+	return &Expectations{clk: clk, m: map[string]*expectation{}}
+}
+
+// Satisfied reports whether the controller of key may act: nothing is
+// pending, or what is pending is older than ExpectationsTimeout.
+func (e *Expectations) Satisfied(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x, ok := e.m[key]
+	if !ok {
+		return true
+	}
+	return (x.adds <= 0 && len(x.dels) == 0) || e.clk.Since(x.at) > ExpectationsTimeout
+}
+
+// ExpectCreations records that n creations are in flight for key.
+func (e *Expectations) ExpectCreations(key string, n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.m[key] = &expectation{adds: n, dels: map[string]bool{}, at: e.clk.Now()}
+}
+
+// ExpectDeletions records that the objects with keys objKeys are being
+// deleted for key.
+func (e *Expectations) ExpectDeletions(key string, objKeys []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x := &expectation{dels: map[string]bool{}, at: e.clk.Now()}
+	for _, k := range objKeys {
+		x.dels[k] = true
+	}
+	e.m[key] = x
+}
+
+// CreationObserved lowers the pending creations of key by one (also used
+// for a creation that failed and will never be observed).
+func (e *Expectations) CreationObserved(key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if x, ok := e.m[key]; ok && x.adds > 0 {
+		x.adds--
+	}
+}
+
+// DeletionObserved marks the deletion of objKey for key as seen.
+func (e *Expectations) DeletionObserved(key, objKey string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if x, ok := e.m[key]; ok {
+		delete(x.dels, objKey)
+	}
+}
+
+// Forget drops everything recorded for key (its controller is gone).
+func (e *Expectations) Forget(key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.m, key)
+}

@@ -1,0 +1,325 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+
+	"github.com/minicluster/mini/control/client"
+)
+
+// Helpers shared by the StatefulSet, DaemonSet and Job controllers.
+
+// wlPodReady reports whether a pod's Ready condition is True.
+func wlPodReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// wlPodReadySince returns when a ready pod became Ready (zero if not ready).
+func wlPodReadySince(p *corev1.Pod) time.Time {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return c.LastTransitionTime.Time
+		}
+	}
+	return time.Time{}
+}
+
+// wlPodAvailable reports whether a pod has been Ready for minReady seconds.
+func wlPodAvailable(p *corev1.Pod, minReady int32, now time.Time) bool {
+	if !wlPodReady(p) {
+		return false
+	}
+	if minReady <= 0 {
+		return true
+	}
+	since := wlPodReadySince(p)
+	return !since.IsZero() && !since.Add(time.Duration(minReady)*time.Second).After(now)
+}
+
+// wlPodTerminal reports whether a pod finished (Succeeded or Failed).
+func wlPodTerminal(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}
+
+// wlControllerRef returns an owner's controller reference.
+func wlControllerRef(owner metav1.Object, gvk schema.GroupVersionKind) metav1.OwnerReference {
+	t := true
+	return metav1.OwnerReference{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind,
+		Name: owner.GetName(), UID: owner.GetUID(), Controller: &t, BlockOwnerDeletion: &t}
+}
+
+// wlOwnedPods returns the pods in the owner's namespace whose controller is
+// the owner (by UID).
+func wlOwnedPods(inf cache.SharedIndexInformer, ns string, uid types.UID) []*corev1.Pod {
+	objs, _ := inf.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
+	var out []*corev1.Pod
+	for _, o := range objs {
+		p := o.(*corev1.Pod)
+		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == uid {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// wlEnqueueOwner returns an informer handler that enqueues the controller
+// (of kind) of each pod event on q.
+func wlEnqueueOwner(q *Queue, kind string) cache.ResourceEventHandler {
+	enqueue := func(obj any) {
+		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = t.Obj
+		}
+		m, ok := obj.(metav1.Object)
+		if !ok {
+			return
+		}
+		if ref := metav1.GetControllerOf(m); ref != nil && ref.Kind == kind {
+			q.Add(m.GetNamespace() + "/" + ref.Name)
+		}
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueue,
+		UpdateFunc: func(old, cur any) {
+			enqueue(cur)
+			if o, c := old.(metav1.Object), cur.(metav1.Object); !wlSameRef(metav1.GetControllerOf(o), metav1.GetControllerOf(c)) {
+				enqueue(old)
+			}
+		},
+		DeleteFunc: enqueue,
+	}
+}
+
+func wlSameRef(a, b *metav1.OwnerReference) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.UID == b.UID
+}
+
+// podOpExpectations remembers pod creations and deletions a controller made
+// and has not yet seen in its informer, so that a reconcile running on a
+// stale cache does not act twice (Kubernetes's ControllerExpectations).
+// Expectations lapse after a timeout in case an event was missed.
+type podOpExpectations struct {
+	clk     clock.Clock
+	timeout time.Duration
+	mu      sync.Mutex
+	m       map[string]*podOpExp
+}
+
+type podOpExp struct {
+	adds int
+	dels map[types.UID]bool
+	at   time.Time
+}
+
+func newPodOpExpectations(clk clock.Clock) *podOpExpectations {
+	return &podOpExpectations{clk: clk, timeout: 30 * time.Second, m: map[string]*podOpExp{}}
+}
+
+// Satisfied reports whether every expected operation for key was observed.
+func (e *podOpExpectations) Satisfied(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x, ok := e.m[key]
+	if !ok {
+		return true
+	}
+	if (x.adds <= 0 && len(x.dels) == 0) || e.clk.Since(x.at) > e.timeout {
+		delete(e.m, key)
+		return true
+	}
+	return false
+}
+
+func (e *podOpExpectations) get(key string) *podOpExp {
+	x, ok := e.m[key]
+	if !ok {
+		x = &podOpExp{dels: map[types.UID]bool{}}
+		e.m[key] = x
+	}
+	x.at = e.clk.Now()
+	return x
+}
+
+// ExpectCreations records n creations about to be made.
+func (e *podOpExpectations) ExpectCreations(key string, n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.get(key).adds += n
+}
+
+// ExpectDeletion records a deletion about to be made.
+func (e *podOpExpectations) ExpectDeletion(key string, uid types.UID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.get(key).dels[uid] = true
+}
+
+// CreationObserved counts one creation as seen (or as failed).
+func (e *podOpExpectations) CreationObserved(key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if x, ok := e.m[key]; ok && x.adds > 0 {
+		x.adds--
+	}
+}
+
+// DeletionObserved counts a deletion as seen (or as failed).
+func (e *podOpExpectations) DeletionObserved(key string, uid types.UID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if x, ok := e.m[key]; ok {
+		delete(x.dels, uid)
+	}
+}
+
+// Forget drops all expectations of key (its owner is gone).
+func (e *podOpExpectations) Forget(key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.m, key)
+}
+
+// wlObservePods returns pod handlers that settle expectations of the pod's
+// controller (of kind) and then enqueue it on q.
+func wlObservePods(q *Queue, kind string, exp *podOpExpectations) cache.ResourceEventHandler {
+	key := func(obj any) (string, *corev1.Pod) {
+		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = t.Obj
+		}
+		p, ok := obj.(*corev1.Pod)
+		if !ok {
+			return "", nil
+		}
+		ref := metav1.GetControllerOf(p)
+		if ref == nil || ref.Kind != kind {
+			return "", p
+		}
+		return p.Namespace + "/" + ref.Name, p
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if k, p := key(obj); k != "" {
+				if p.DeletionTimestamp != nil {
+					exp.DeletionObserved(k, p.UID)
+				}
+				exp.CreationObserved(k)
+				q.Add(k)
+			}
+		},
+		UpdateFunc: func(_, cur any) {
+			if k, p := key(cur); k != "" {
+				if p.DeletionTimestamp != nil {
+					exp.DeletionObserved(k, p.UID)
+				}
+				q.Add(k)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if k, p := key(obj); k != "" {
+				exp.DeletionObserved(k, p.UID)
+				q.Add(k)
+			}
+		},
+	}
+}
+
+// wlTolerates is Kubernetes's Toleration.ToleratesTaint.
+func wlTolerates(t corev1.Toleration, taint corev1.Taint) bool {
+	if t.Effect != "" && t.Effect != taint.Effect {
+		return false
+	}
+	if t.Key != "" && t.Key != taint.Key {
+		return false
+	}
+	switch t.Operator {
+	case corev1.TolerationOpExists:
+		return true
+	case "", corev1.TolerationOpEqual:
+		return t.Value == taint.Value
+	}
+	return false
+}
+
+// wlToleratedBy returns the first toleration that tolerates taint.
+func wlToleratedBy(ts []corev1.Toleration, taint corev1.Taint) (corev1.Toleration, bool) {
+	for _, t := range ts {
+		if wlTolerates(t, taint) {
+			return t, true
+		}
+	}
+	return corev1.Toleration{}, false
+}
+
+func wlPtr[T any](v T) *T { return &v }
+
+// wlPodFromTemplate builds a pod of an owner from its template (labels,
+// annotations and spec copied), named name or generated from generateName.
+func wlPodFromTemplate(t *corev1.PodTemplateSpec, ns, name, generateName string, ref metav1.OwnerReference) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, GenerateName: generateName, Namespace: ns, Labels: map[string]string{},
+			Annotations: map[string]string{}, OwnerReferences: []metav1.OwnerReference{ref}},
+		Spec: *t.Spec.DeepCopy(),
+	}
+	for k, v := range t.Labels {
+		p.Labels[k] = v
+	}
+	for k, v := range t.Annotations {
+		p.Annotations[k] = v
+	}
+	return p
+}
+
+// wlPodOps creates and deletes an owner's pods under expectations, with
+// Kubernetes's events (SuccessfulCreate "Created pod: x" and so on). It
+// goes on after a failure and returns the first one.
+func wlPodOps(ctx context.Context, c *client.Client, rec *Recorder, exp *podOpExpectations, key string, owner runtime.Object,
+	creates, deletes []*corev1.Pod) error {
+	exp.ExpectCreations(key, len(creates))
+	for _, p := range deletes {
+		exp.ExpectDeletion(key, p.UID)
+	}
+	var firstErr error
+	for _, p := range creates {
+		if err := c.Create(ctx, p); err != nil {
+			exp.CreationObserved(key)
+			rec.Eventf(owner, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
+			if firstErr == nil {
+				firstErr = fmt.Errorf("create pod: %w", err)
+			}
+			continue
+		}
+		rec.Eventf(owner, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", p.Name)
+	}
+	for _, p := range deletes {
+		uid := p.UID
+		err := c.Delete(ctx, &corev1.Pod{}, p.Namespace, p.Name, &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		if err != nil {
+			exp.DeletionObserved(key, p.UID)
+			if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && firstErr == nil {
+				rec.Eventf(owner, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
+				firstErr = fmt.Errorf("delete pod %s: %w", p.Name, err)
+			}
+			continue
+		}
+		rec.Eventf(owner, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
+	}
+	return firstErr
+}
