@@ -141,7 +141,7 @@ spec:
         image: example.com/web:1
 `), 0o644)
 	run("apply", "-f", manifest)
-	WaitFor(t, 30*time.Second, "3 web pods Running on the simulated nodes (kubectl get pods)", func() (bool, string) {
+	WaitFor(t, 30*time.Second, "3 web pods Running on the simulated nodes (kubectl get pods; pods that stay Pending without a node mean `mini control-plane` runs no scheduler)", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		out, err := exec.CommandContext(ctx, kubectl, "--kubeconfig", kc, "get", "pods", "-l", "app=web",

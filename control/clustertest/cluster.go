@@ -90,7 +90,7 @@ func PlaneComponents(o Options) []plane.Component {
 	if !o.NoControllers {
 		comps = append(comps, controllers.New(o.Controllers))
 	}
-	return append(comps, testIPAM{o.Controllers.ClusterCIDR}) // TODO(sched-sim): drop once main has node IPAM
+	return comps
 }
 
 func orLogger(l, def *log.Logger) *log.Logger {
