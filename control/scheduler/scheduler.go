@@ -94,6 +94,9 @@ func (s *Scheduler) Run(ctx context.Context, c *client.Client) error {
 	pods := c.NewInformer(&corev1.Pod{}, &corev1.PodList{}, "", 0, func(o *client.ListOptions) {
 		o.FieldSelector = "status.phase!=Succeeded,status.phase!=Failed"
 	})
+	if err := pods.SetTransform(trimPod); err != nil {
+		return fmt.Errorf("pod informer: %w", err)
+	}
 	nodes := c.NewInformer(&corev1.Node{}, &corev1.NodeList{}, "", 0, nil)
 	if _, err := pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc: s.onPod, UpdateFunc: s.onPodUpdate, DeleteFunc: s.onPodDelete,

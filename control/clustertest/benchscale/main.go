@@ -24,7 +24,7 @@ type config struct {
 	nodes, deployments, replicas, runs, workers int
 	mode                                        string
 	timeout                                     time.Duration
-	cpuProfile, simProfile                      string
+	cpuProfile, simProfile, memProfile          string
 	skipBaseline                                bool
 }
 
@@ -42,6 +42,7 @@ func main() {
 	flag.StringVar(&cfg.mode, "mode", "deployments", "workload: deployments, or pods (bare pods: scheduler and nodes only)")
 	flag.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "give up a run after this long")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the control plane's CPU profile of the last run here")
+	flag.StringVar(&cfg.memProfile, "memprofile", "", "write the control plane's heap profile at the end of the last run here")
 	flag.StringVar(&cfg.simProfile, "simprofile", "", "write this process's (simulated nodes') CPU profile of the last run here")
 	flag.BoolVar(&cfg.skipBaseline, "skip-baseline", false, "do not measure the baseline")
 	flag.Parse()

@@ -27,6 +27,7 @@ const (
 	envPlaneDir   = "MINI_BENCH_PLANE_DIR"
 	envComponents = "MINI_BENCH_COMPONENTS" // "all" or "none"
 	envCPUProfile = "MINI_BENCH_CPUPROFILE"
+	envMemProfile = "MINI_BENCH_MEMPROFILE"
 )
 
 // benchClusterCIDR is the pod network of the benchmark's cluster: 8,192
@@ -44,6 +45,15 @@ func runPlaneChild(dir string) {
 		}
 		pprof.StartCPUProfile(out)
 		defer func() { pprof.StopCPUProfile(); out.Close() }()
+	}
+	if f := os.Getenv(envMemProfile); f != "" {
+		defer func() { // at SIGTERM, with every pod of the run still stored
+			out, err := os.Create(f)
+			if err == nil {
+				pprof.Lookup("heap").WriteTo(out, 0)
+				out.Close()
+			}
+		}()
 	}
 	cfg := plane.Config{DataDir: dir, Listen: "127.0.0.1:0", Version: "bench", Logger: log.New(os.Stderr, "plane: ", log.Lmicroseconds)}
 	if os.Getenv(envComponents) == "all" {
@@ -69,7 +79,7 @@ type child struct {
 }
 
 // startPlane starts the control plane child and returns a client for it.
-func startPlane(withComponents bool, cpuProfile string) (*child, *client.Client, error) {
+func startPlane(withComponents bool, cpuProfile, memProfile string) (*child, *client.Client, error) {
 	dir, err := os.MkdirTemp("", "mini-bench-")
 	if err != nil {
 		return nil, nil, err
@@ -79,7 +89,7 @@ func startPlane(withComponents bool, cpuProfile string) (*child, *client.Client,
 		comps = "all"
 	}
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), envPlaneDir+"="+dir, envComponents+"="+comps, envCPUProfile+"="+cpuProfile)
+	cmd.Env = append(os.Environ(), envPlaneDir+"="+dir, envComponents+"="+comps, envCPUProfile+"="+cpuProfile, envMemProfile+"="+memProfile)
 	logf, err := os.Create(filepath.Join(dir, "plane.log"))
 	if err != nil {
 		return nil, nil, err

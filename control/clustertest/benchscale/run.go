@@ -93,7 +93,7 @@ func createNamespace(ctx context.Context, c *client.Client) error {
 
 // baseline creates the workload's pods on a plane with nothing else running.
 func baseline(ctx context.Context, cfg config) (time.Duration, error) {
-	ch, c, err := startPlane(false, "")
+	ch, c, err := startPlane(false, "", "")
 	if err != nil {
 		return 0, err
 	}
@@ -112,11 +112,11 @@ func runOnce(ctx context.Context, cfg config, last bool) (result, error) {
 			return r, fmt.Errorf("baseline: %w", err)
 		}
 	}
-	profile := ""
+	profile, memProfile := "", ""
 	if last {
-		profile = cfg.cpuProfile
+		profile, memProfile = cfg.cpuProfile, cfg.memProfile
 	}
-	ch, c, err := startPlane(true, profile)
+	ch, c, err := startPlane(true, profile, memProfile)
 	if err != nil {
 		return r, err
 	}
