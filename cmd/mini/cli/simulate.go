@@ -87,8 +87,12 @@ the heartbeats: the control plane then sees the nodes die and moves their pods.`
 			start := time.Now()
 			o.Logger = log.New(st.errOut, "", log.LstdFlags)
 			o.OnReady = func(names []string) {
-				fmt.Fprintf(st.out, "%d simulated nodes (%s … %s) registered and Ready in %s\n",
-					len(names), names[0], names[len(names)-1], time.Since(start).Round(time.Millisecond))
+				took := time.Since(start).Round(time.Millisecond)
+				if len(names) == 1 {
+					fmt.Fprintf(st.out, "1 simulated node (%s) registered and Ready in %s\n", names[0], took)
+					return
+				}
+				fmt.Fprintf(st.out, "%d simulated nodes (%s … %s) registered and Ready in %s\n", len(names), names[0], names[len(names)-1], took)
 			}
 			return sim.Run(cmd.Context(), c, o)
 		},
