@@ -22,6 +22,9 @@ type cache struct {
 	order     []*nodeInfo
 	nextStart int
 	pods      map[types.UID]*podState
+	// owners counts, per controller, its pods on each node (for spreading).
+	// Keyed by node pointer, one lookup per node is a cheap pointer hash.
+	owners map[types.UID]map[*nodeInfo]int32
 	// scratch space reused by schedule (guarded by mu).
 	feasible []*nodeInfo
 	reasons  []string
@@ -36,7 +39,7 @@ type podState struct {
 }
 
 func newCache() *cache {
-	return &cache{nodes: map[string]*nodeInfo{}, pods: map[types.UID]*podState{}}
+	return &cache{nodes: map[string]*nodeInfo{}, pods: map[types.UID]*podState{}, owners: map[types.UID]map[*nodeInfo]int32{}}
 }
 
 func (c *cache) nodeLocked(name string) *nodeInfo {
@@ -89,8 +92,7 @@ func (c *cache) addPod(pi *podInfo, node string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.removePodLocked(pi.uid)
-	c.nodeLocked(node).addPod(pi)
-	c.pods[pi.uid] = &podState{info: pi, node: node}
+	c.placeLocked(pi, c.nodeLocked(node), false)
 }
 
 // removePod stops counting a pod (deleted, or finished).
@@ -111,6 +113,15 @@ func (c *cache) removePodLocked(uid types.UID) {
 		return
 	}
 	n.removePod(uid)
+	if o := ps.info.owner; o != "" {
+		m := c.owners[o]
+		if m[n]--; m[n] <= 0 {
+			delete(m, n)
+			if len(m) == 0 {
+				delete(c.owners, o)
+			}
+		}
+	}
 	if n.node == nil && len(n.pods) == 0 {
 		delete(c.nodes, ps.node)
 	}
@@ -119,8 +130,21 @@ func (c *cache) removePodLocked(uid types.UID) {
 // assumeLocked counts pi on node before the binding is confirmed.
 func (c *cache) assumeLocked(pi *podInfo, n *nodeInfo) {
 	c.removePodLocked(pi.uid)
+	c.placeLocked(pi, n, true)
+}
+
+// placeLocked counts pi on n.
+func (c *cache) placeLocked(pi *podInfo, n *nodeInfo, assumed bool) {
 	n.addPod(pi)
-	c.pods[pi.uid] = &podState{info: pi, node: n.name, assumed: true}
+	c.pods[pi.uid] = &podState{info: pi, node: n.name, assumed: assumed}
+	if o := pi.owner; o != "" {
+		m := c.owners[o]
+		if m == nil {
+			m = map[*nodeInfo]int32{}
+			c.owners[o] = m
+		}
+		m[n]++
+	}
 }
 
 // forget undoes an assumption whose binding failed. A pod the informer has

@@ -94,16 +94,17 @@ func (c *cache) schedule(pi *podInfo, percentage int) (string, *fitError) {
 	if len(feasible) == 0 {
 		return "", &fitError{numNodes: n, reasons: hist}
 	}
-	best := pickBest(pi, feasible, &c.owned)
+	best := pickBest(pi, feasible, c.owners[pi.owner], &c.owned)
 	c.assumeLocked(pi, best)
 	return best.name, nil
 }
 
 // pickBest scores the feasible nodes and returns the best. Ties go to the
 // node met first in the scan, which starts where the previous pod's scan
-// ended: deterministic for a given sequence of pods, and rotating. counts
-// is scratch space.
-func pickBest(pi *podInfo, feasible []*nodeInfo, counts *[]int) *nodeInfo {
+// ended: deterministic for a given sequence of pods, and rotating. owned
+// counts the pods of pi's controller per node (nil: none); counts is
+// scratch space.
+func pickBest(pi *podInfo, feasible []*nodeInfo, owned map[*nodeInfo]int32, counts *[]int) *nodeInfo {
 	if len(feasible) == 1 {
 		return feasible[0]
 	}
@@ -111,8 +112,8 @@ func pickBest(pi *podInfo, feasible []*nodeInfo, counts *[]int) *nodeInfo {
 	maxCount := 0
 	for _, n := range feasible {
 		k := 0
-		if pi.owner != "" {
-			k = n.owners[pi.owner]
+		if owned != nil {
+			k = int(owned[n])
 		}
 		cs = append(cs, k)
 		maxCount = max(maxCount, k)

@@ -45,12 +45,11 @@ type nodeInfo struct {
 	requested resources // sum of the pods' requests
 	nonZero   resources // the same with scoring defaults
 	pods      map[types.UID]*podInfo
-	owners    map[types.UID]int // controller UID -> pods of it here
-	ports     map[hostPort]int  // host ports in use (count of pods)
+	ports     map[hostPort]int // host ports in use (count of pods)
 }
 
 func newNodeInfo(name string) *nodeInfo {
-	return &nodeInfo{name: name, pods: map[types.UID]*podInfo{}, owners: map[types.UID]int{}}
+	return &nodeInfo{name: name, pods: map[types.UID]*podInfo{}}
 }
 
 // setNode records what a Node offers.
@@ -98,9 +97,6 @@ func (n *nodeInfo) addPod(pi *podInfo) {
 	n.pods[pi.uid] = pi
 	n.requested.add(pi.req)
 	n.nonZero.add(pi.nonZero)
-	if pi.owner != "" {
-		n.owners[pi.owner]++
-	}
 	for _, p := range pi.ports {
 		if n.ports == nil {
 			n.ports = map[hostPort]int{}
@@ -117,11 +113,6 @@ func (n *nodeInfo) removePod(uid types.UID) {
 	delete(n.pods, uid)
 	n.requested.sub(pi.req)
 	n.nonZero.sub(pi.nonZero)
-	if pi.owner != "" {
-		if n.owners[pi.owner]--; n.owners[pi.owner] <= 0 {
-			delete(n.owners, pi.owner)
-		}
-	}
 	for _, p := range pi.ports {
 		if n.ports[p]--; n.ports[p] <= 0 {
 			delete(n.ports, p)
