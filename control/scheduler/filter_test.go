@@ -181,16 +181,6 @@ func TestFits(t *testing.T) {
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("fits() = %q, want %q", got, tc.want)
 			}
-			// The informer keeps trimmed pods: they must decide the same.
-			var trimmedBound []*corev1.Pod
-			for _, b := range tc.bound {
-				tb, _ := trimPod(b)
-				trimmedBound = append(trimmedBound, tb.(*corev1.Pod))
-			}
-			tp, _ := trimPod(tc.pod)
-			if got2 := fits(newPodInfo(tp.(*corev1.Pod)), infoOf(tc.node, trimmedBound...), nil); !reflect.DeepEqual(got2, got) && len(got)+len(got2) > 0 {
-				t.Errorf("fits() on trimmed pods = %q, on whole pods %q", got2, got)
-			}
 		})
 	}
 }
@@ -233,37 +223,44 @@ func TestPodRequests(t *testing.T) {
 	}
 }
 
-func TestTrimPodKeepsWhatSchedulingReads(t *testing.T) {
-	always := corev1.ContainerRestartPolicyAlways
-	prio := int32(7)
-	p := pod("rich", "250m", "64Mi", ownedBy("rs-1"), withHostPort("", 8080, corev1.ProtocolTCP),
-		withToleration(corev1.Toleration{Key: "k", Operator: corev1.TolerationOpExists}),
-		withRequired(expr("zone", corev1.NodeSelectorOpIn, "a")),
-		func(p *corev1.Pod) {
-			p.Spec.Priority = &prio
-			p.Spec.NodeSelector = map[string]string{"disk": "ssd"}
-			p.Spec.Overhead = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("5m")}
-			p.Spec.InitContainers = []corev1.Container{{Name: "side", RestartPolicy: &always,
-				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("8Mi")}}}}
-			p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "BIG", Value: "x"}}
-			p.Spec.Containers[0].Ports = append(p.Spec.Containers[0].Ports, corev1.ContainerPort{ContainerPort: 9090})
-			p.Annotations = map[string]string{"a": "b"}
-			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c"}}
-			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady}, {Type: corev1.PodScheduled, Message: "m"}}
-		})
-	out, _ := trimPod(p)
-	tp := out.(*corev1.Pod)
-	a, b := newPodInfo(p), newPodInfo(tp)
-	a.pod, b.pod = nil, nil
-	a.nodeSelector, b.nodeSelector = nil, nil // compared by their strings below
-	if !reflect.DeepEqual(a, b) || newPodInfo(p).nodeSelector.String() != newPodInfo(tp).nodeSelector.String() {
-		t.Errorf("podInfo of the trimmed pod differs:\n whole   %+v\n trimmed %+v", a, b)
+func TestSameConstraints(t *testing.T) {
+	base := pod("p", "100m", "", withToleration(corev1.Toleration{Key: "a", Operator: corev1.TolerationOpExists}))
+	cases := []struct {
+		name string
+		mod  func(*corev1.Pod)
+		same bool
+	}{
+		{"status only", func(p *corev1.Pod) {
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse}}
+		}, true},
+		{"image", func(p *corev1.Pod) { p.Spec.Containers[0].Image = "other" }, true},
+		{"toleration added", func(p *corev1.Pod) { p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: "b"}) }, false},
+		{"label", func(p *corev1.Pod) { p.Labels = map[string]string{"x": "y"} }, false},
+		{"selector", func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"disk": "ssd"} }, false},
+		{"affinity", withRequired(expr("zone", corev1.NodeSelectorOpIn, "a")), false},
+		{"requests", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("1")
+		}, false},
+		{"gate added", func(p *corev1.Pod) { p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "g"}} }, false},
 	}
-	if tp.Annotations != nil || tp.Status.ContainerStatuses != nil || tp.Spec.Containers[0].Env != nil || len(tp.Spec.Containers[0].Ports) != 1 {
-		t.Errorf("trimmed pod still has annotations %v, container statuses %v, env %v or non-host ports %v",
-			tp.Annotations, tp.Status.ContainerStatuses, tp.Spec.Containers[0].Env, tp.Spec.Containers[0].Ports)
+	for _, tc := range cases {
+		n := base.DeepCopy()
+		tc.mod(n)
+		if got := sameConstraints(newPodInfo(base), newPodInfo(n)); got != tc.same {
+			t.Errorf("%s: sameConstraints = %v, want %v", tc.name, got, tc.same)
+		}
 	}
-	if len(tp.Status.Conditions) != 1 || tp.Status.Conditions[0].Message != "m" {
-		t.Errorf("trimmed conditions %+v, want only PodScheduled", tp.Status.Conditions)
+}
+
+func TestPodInfoKeepsTheScheduledCondition(t *testing.T) {
+	p := pod("p", "", "", func(p *corev1.Pod) {
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady}, {Type: corev1.PodScheduled, Reason: "Unschedulable", Message: "m"}}
+	})
+	pi := newPodInfo(p)
+	if pi.scheduled == nil || pi.scheduled.Message != "m" || pi.GetObjectKind().GroupVersionKind().Kind != "Pod" || pi.GetName() != "p" {
+		t.Errorf("podInfo scheduled %+v kind %q name %q", pi.scheduled, pi.GetObjectKind().GroupVersionKind().Kind, pi.GetName())
+	}
+	if cp := pi.DeepCopyObject().(*podInfo); cp == pi || cp.key != pi.key {
+		t.Error("DeepCopyObject returned the same pointer or lost fields")
 	}
 }

@@ -2,11 +2,15 @@ package scheduler
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -91,23 +95,68 @@ type hostPort struct {
 	port     int32
 }
 
-// podInfo is what the scheduler computes once per pod version.
+// podInfo is what the scheduler keeps of one pod version: the informer
+// turns every pod it receives into one (its transform), so that tens of
+// thousands of pods cost a few hundred bytes each rather than whole Pod
+// objects, and the scheduling constraints are compiled once per version.
+// It is a runtime.Object with the pod's (trimmed) metadata, so events can
+// name it and the informer can key it.
 type podInfo struct {
-	pod      *corev1.Pod
-	uid      types.UID
-	key      string // namespace/name
-	priority int32
-	req      resources // what the pod needs to fit
-	nonZero  resources // req with Kubernetes's scoring defaults for 0
-	ports    []hostPort
-	owner    types.UID // the controller that owns the pod, for spreading
+	metav1.TypeMeta
+	metav1.ObjectMeta // name, namespace, uid, resourceVersion, labels, deletion
+
+	uid           types.UID
+	key           string // namespace/name
+	schedulerName string
+	nodeName      string
+	gated         bool // has scheduling gates
+	phase         corev1.PodPhase
+	// scheduled is the PodScheduled condition (nil if none).
+	scheduled *corev1.PodCondition
+	priority  int32
+	req       resources // what the pod needs to fit
+	nonZero   resources // req with Kubernetes's scoring defaults for 0
+	ports     []hostPort
+	owner     types.UID // the controller that owns the pod, for spreading
 	// nodeSelector and affinity are compiled from spec; nil when absent.
 	nodeSelector labels.Selector
 	affinity     []nodeSelectorTerm
 	tolerations  []corev1.Toleration
+	// The sources of nodeSelector and affinity, to tell whether a new
+	// version of an unschedulable pod may fit where the old one did not.
+	rawSelector map[string]string
+	rawAffinity *corev1.NodeAffinity
 	// invalid explains why the pod's scheduling constraints cannot be
 	// evaluated (a malformed affinity term); such pods fit nowhere.
 	invalid string
+}
+
+// DeepCopyObject implements runtime.Object. A podInfo is never modified
+// after newPodInfo, so the copy shares its maps and slices.
+func (pi *podInfo) DeepCopyObject() runtime.Object {
+	c := *pi
+	return &c
+}
+
+// toPodInfo is the pod informer's transform.
+func toPodInfo(obj any) (any, error) {
+	if p, ok := obj.(*corev1.Pod); ok {
+		return newPodInfo(p), nil
+	}
+	return obj, nil // tombstones pass through
+}
+
+// sameConstraints reports whether two versions of a pod ask the same of a
+// node (labels count: spreading may look at them).
+func sameConstraints(a, b *podInfo) bool {
+	return a.gated == b.gated && a.priority == b.priority && maps.Equal(a.Labels, b.Labels) &&
+		maps.Equal(a.rawSelector, b.rawSelector) && equality.Semantic.DeepEqual(a.rawAffinity, b.rawAffinity) &&
+		equality.Semantic.DeepEqual(a.tolerations, b.tolerations) && slices.Equal(a.ports, b.ports) &&
+		sameResources(a.req, b.req)
+}
+
+func sameResources(a, b resources) bool {
+	return a.milliCPU == b.milliCPU && a.memory == b.memory && a.ephemeral == b.ephemeral && maps.Equal(a.scalar, b.scalar)
 }
 
 // nodeSelectorTerm is one compiled term of required node affinity: the
@@ -118,7 +167,19 @@ type nodeSelectorTerm struct {
 }
 
 func newPodInfo(p *corev1.Pod) *podInfo {
-	pi := &podInfo{pod: p, uid: p.UID, key: p.Namespace + "/" + p.Name, tolerations: p.Spec.Tolerations}
+	pi := &podInfo{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
+			Labels: p.Labels, DeletionTimestamp: p.DeletionTimestamp},
+		uid: p.UID, key: p.Namespace + "/" + p.Name, schedulerName: p.Spec.SchedulerName, nodeName: p.Spec.NodeName,
+		gated: len(p.Spec.SchedulingGates) > 0, phase: p.Status.Phase, tolerations: p.Spec.Tolerations,
+		rawSelector: p.Spec.NodeSelector,
+	}
+	for i := range p.Status.Conditions {
+		if c := p.Status.Conditions[i]; c.Type == corev1.PodScheduled {
+			pi.scheduled = &c
+		}
+	}
 	if p.Spec.Priority != nil {
 		pi.priority = *p.Spec.Priority
 	}
@@ -140,15 +201,18 @@ func newPodInfo(p *corev1.Pod) *podInfo {
 	if len(p.Spec.NodeSelector) > 0 {
 		pi.nodeSelector = labels.SelectorFromValidatedSet(labels.Set(p.Spec.NodeSelector))
 	}
-	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
-		terms, err := compileTerms(a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms)
-		if err != nil {
-			pi.invalid = err.Error()
-		}
-		pi.affinity = terms
-		if len(terms) == 0 && err == nil {
-			// An empty list of terms matches no node, as in Kubernetes.
-			pi.affinity = []nodeSelectorTerm{{labels: labels.Nothing()}}
+	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil {
+		pi.rawAffinity = a.NodeAffinity
+		if req := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution; req != nil {
+			terms, err := compileTerms(req.NodeSelectorTerms)
+			if err != nil {
+				pi.invalid = err.Error()
+			}
+			pi.affinity = terms
+			if len(terms) == 0 && err == nil {
+				// An empty list of terms matches no node, as in Kubernetes.
+				pi.affinity = []nodeSelectorTerm{{labels: labels.Nothing()}}
+			}
 		}
 	}
 	return pi

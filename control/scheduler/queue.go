@@ -2,12 +2,10 @@ package scheduler
 
 import (
 	"container/heap"
-	"maps"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 )
@@ -88,7 +86,7 @@ func (q *schedulingQueue) add(pi *podInfo) {
 	case qInFlight:
 		qp.updated = true
 	case qUnschedulable:
-		if !equality.Semantic.DeepEqual(old.pod.Spec, pi.pod.Spec) || !maps.Equal(old.pod.Labels, pi.pod.Labels) {
+		if !sameConstraints(old, pi) {
 			q.moveLocked(qp)
 		}
 	}
@@ -268,9 +266,9 @@ func (h *activeHeap) Pop() any {
 }
 
 // responsible reports whether a pod waits for this scheduler.
-func responsible(p *corev1.Pod, name string) bool {
-	sn := p.Spec.SchedulerName
+func responsible(pi *podInfo, name string) bool {
+	sn := pi.schedulerName
 	return (sn == name || (sn == "" && name == corev1.DefaultSchedulerName)) &&
-		p.Spec.NodeName == "" && p.DeletionTimestamp == nil && len(p.Spec.SchedulingGates) == 0 &&
-		p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
+		pi.nodeName == "" && pi.DeletionTimestamp == nil && !pi.gated &&
+		pi.phase != corev1.PodSucceeded && pi.phase != corev1.PodFailed
 }

@@ -15,7 +15,7 @@ func popName(t *testing.T, q *schedulingQueue) (*queuedPod, string) {
 		t.Fatal("pop on an empty active queue would block")
 	}
 	qp := q.pop()
-	return qp, qp.info.pod.Name
+	return qp, qp.info.Name
 }
 
 func wantLens(t *testing.T, q *schedulingQueue, active, backoff, unsched int) {
@@ -136,7 +136,7 @@ func TestResponsible(t *testing.T) {
 		if tc.mod != nil {
 			tc.mod(p)
 		}
-		if got := responsible(p, corev1.DefaultSchedulerName); got != tc.want {
+		if got := responsible(newPodInfo(p), corev1.DefaultSchedulerName); got != tc.want {
 			t.Errorf("%s: responsible = %v, want %v", tc.name, got, tc.want)
 		}
 	}

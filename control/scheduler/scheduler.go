@@ -94,7 +94,7 @@ func (s *Scheduler) Run(ctx context.Context, c *client.Client) error {
 	pods := c.NewInformer(&corev1.Pod{}, &corev1.PodList{}, "", 0, func(o *client.ListOptions) {
 		o.FieldSelector = "status.phase!=Succeeded,status.phase!=Failed"
 	})
-	if err := pods.SetTransform(trimPod); err != nil {
+	if err := pods.SetTransform(toPodInfo); err != nil {
 		return fmt.Errorf("pod informer: %w", err)
 	}
 	nodes := c.NewInformer(&corev1.Node{}, &corev1.NodeList{}, "", 0, nil)
@@ -149,7 +149,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *queuedPod) {
 	node, ferr := s.cache.schedule(pi, s.opts.PercentageOfNodesToScore)
 	if ferr != nil {
 		s.queue.failed(qp, true)
-		s.async(ctx, func() { s.reportUnschedulable(ctx, pi.pod, ferr.Error()) })
+		s.async(ctx, func() { s.reportUnschedulable(ctx, pi, ferr.Error()) })
 		return
 	}
 	s.async(ctx, func() { s.bind(ctx, qp, node) })
@@ -170,8 +170,8 @@ func (s *Scheduler) async(ctx context.Context, f func()) {
 }
 
 func (s *Scheduler) bind(ctx context.Context, qp *queuedPod, node string) {
-	p := qp.info.pod
-	err := s.client.Bind(ctx, p.Namespace, p.Name, p.UID, node)
+	p := qp.info
+	err := s.client.Bind(ctx, p.Namespace, p.Name, p.uid, node)
 	switch {
 	case err == nil:
 		s.queue.done(qp)
@@ -179,14 +179,14 @@ func (s *Scheduler) bind(ctx context.Context, qp *queuedPod, node string) {
 	case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
 		// Deleted, being deleted, replaced or bound by someone else: the
 		// informer brings the outcome.
-		s.cache.forget(p.UID)
+		s.cache.forget(p.uid)
 		s.queue.done(qp)
 	default:
-		s.cache.forget(p.UID)
+		s.cache.forget(p.uid)
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Printf("scheduler: binding %s/%s to %s: %v", p.Namespace, p.Name, node, err)
+		s.log.Printf("scheduler: binding %s to %s: %v", p.key, node, err)
 		s.queue.failed(qp, false)
 		s.rec.Eventf(p, corev1.EventTypeWarning, "FailedScheduling", "Binding rejected: %v", err)
 	}
@@ -194,13 +194,10 @@ func (s *Scheduler) bind(ctx context.Context, qp *queuedPod, node string) {
 
 // reportUnschedulable records why a pod fits nowhere: an event every time
 // (repeats are counted), and the PodScheduled condition when it changed.
-func (s *Scheduler) reportUnschedulable(ctx context.Context, p *corev1.Pod, msg string) {
+func (s *Scheduler) reportUnschedulable(ctx context.Context, p *podInfo, msg string) {
 	s.rec.Eventf(p, corev1.EventTypeWarning, "FailedScheduling", "%s", msg)
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse &&
-			c.Reason == corev1.PodReasonUnschedulable && c.Message == msg {
-			return
-		}
+	if c := p.scheduled; c != nil && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable && c.Message == msg {
+		return
 	}
 	cond := map[string]any{
 		"type": corev1.PodScheduled, "status": corev1.ConditionFalse, "reason": corev1.PodReasonUnschedulable,
@@ -209,37 +206,36 @@ func (s *Scheduler) reportUnschedulable(ctx context.Context, p *corev1.Pod, msg 
 	patch, _ := json.Marshal(map[string]any{"status": map[string]any{"conditions": []any{cond}}})
 	err := s.client.Patch(ctx, &corev1.Pod{}, p.Namespace, p.Name, types.StrategicMergePatchType, patch, "status")
 	if err != nil && !apierrors.IsNotFound(err) && ctx.Err() == nil {
-		s.log.Printf("scheduler: marking %s/%s unschedulable: %v", p.Namespace, p.Name, err)
+		s.log.Printf("scheduler: marking %s unschedulable: %v", p.key, err)
 	}
 }
 
 func (s *Scheduler) onPod(obj any) {
-	p, ok := obj.(*corev1.Pod)
+	p, ok := obj.(*podInfo)
 	if !ok {
 		return
 	}
-	if p.Spec.NodeName != "" {
-		s.queue.remove(p.UID)
-		s.cache.addPod(newPodInfo(p), p.Spec.NodeName)
+	if p.nodeName != "" {
+		s.queue.remove(p.uid)
+		s.cache.addPod(p, p.nodeName)
 		return
 	}
 	if responsible(p, s.opts.SchedulerName) {
-		s.queue.add(newPodInfo(p))
+		s.queue.add(p)
 	}
 }
 
 func (s *Scheduler) onPodUpdate(oldObj, newObj any) {
-	old, ok1 := oldObj.(*corev1.Pod)
-	p, ok2 := newObj.(*corev1.Pod)
+	old, ok1 := oldObj.(*podInfo)
+	p, ok2 := newObj.(*podInfo)
 	if !ok1 || !ok2 {
 		return
 	}
-	if p.Spec.NodeName != "" && old.Spec.NodeName == p.Spec.NodeName && !s.cache.isAssumed(p.UID) &&
-		sameRequests(old, p) {
+	if p.nodeName != "" && old.nodeName == p.nodeName && !s.cache.isAssumed(p.uid) && sameResources(old.req, p.req) {
 		return // a status change of a pod already counted
 	}
-	if p.Spec.NodeName == "" && !responsible(p, s.opts.SchedulerName) {
-		s.queue.remove(p.UID)
+	if p.nodeName == "" && !responsible(p, s.opts.SchedulerName) {
+		s.queue.remove(p.uid)
 		return
 	}
 	s.onPod(p)
@@ -249,13 +245,13 @@ func (s *Scheduler) onPodDelete(obj any) {
 	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
-	p, ok := obj.(*corev1.Pod)
+	p, ok := obj.(*podInfo)
 	if !ok {
 		return
 	}
-	s.queue.remove(p.UID)
-	if p.Spec.NodeName != "" {
-		s.cache.removePod(p.UID)
+	s.queue.remove(p.uid)
+	if p.nodeName != "" {
+		s.cache.removePod(p.uid)
 		s.queue.moveAll() // room was freed
 	}
 }
@@ -288,24 +284,4 @@ func (s *Scheduler) onNodeDelete(obj any) {
 	if n, ok := obj.(*corev1.Node); ok {
 		s.cache.removeNode(n.Name)
 	}
-}
-
-// sameRequests reports whether two versions of a pod request the same
-// resources (only an in-place resize changes them).
-func sameRequests(a, b *corev1.Pod) bool {
-	if len(a.Spec.Containers) != len(b.Spec.Containers) {
-		return false
-	}
-	for i := range a.Spec.Containers {
-		ra, rb := a.Spec.Containers[i].Resources.Requests, b.Spec.Containers[i].Resources.Requests
-		if len(ra) != len(rb) {
-			return false
-		}
-		for k, q := range ra {
-			if q.Cmp(rb[k]) != 0 {
-				return false
-			}
-		}
-	}
-	return true
 }
