@@ -75,9 +75,12 @@ func (r *Recorder) Eventf(obj runtime.Object, typ, reason, format string, args .
 	}
 	r.seen[key] = ev
 	if len(r.seen) > 4096 {
-		for k, e := range r.seen {
-			if r.clk.Since(e.LastTimestamp.Time) > 10*time.Minute {
-				delete(r.seen, k)
+		// Evict a quarter, in map order (random): amortized O(1) per event,
+		// where scanning for expired entries on every event was O(n).
+		for k := range r.seen {
+			delete(r.seen, k)
+			if len(r.seen) <= 3072 {
+				break
 			}
 		}
 	}

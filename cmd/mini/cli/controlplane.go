@@ -10,6 +10,7 @@ import (
 	"github.com/minicluster/mini/control/controllers"
 	"github.com/minicluster/mini/control/dns"
 	"github.com/minicluster/mini/control/plane"
+	"github.com/minicluster/mini/control/scheduler"
 )
 
 func newControlPlaneCmd(st streams) *cobra.Command {
@@ -70,6 +71,7 @@ func controlComponents(cfg *plane.Config) []plane.Component {
 			APIServerAddress:   controlOpts.advertise,
 			PodEvictionTimeout: controlOpts.evictAfter,
 		}),
+		scheduler.New(scheduler.Options{Logger: cfg.Logger}),
 	}
 	if controlDNS.Listen != "" {
 		o := controlDNS

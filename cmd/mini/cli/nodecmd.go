@@ -1,39 +1,22 @@
 package cli
 
 import (
-	"sync"
-
 	"github.com/spf13/cobra"
 )
 
-var nodeParent struct {
-	once sync.Once
-	cmd  *cobra.Command
-}
-
-// nodeCmd returns the shared `mini node` parent, built once. Command files
-// add their subcommands through nodeSubcommands (node create/delete/list/
-// agent in nodes.go, node simulate in simulate.go).
-func nodeCmd() *cobra.Command {
-	nodeParent.once.Do(func() {
-		nodeParent.cmd = &cobra.Command{Use: "node", Short: "Add, remove and list the nodes of a cluster; run a node agent", Args: cobra.NoArgs}
-	})
-	return nodeParent.cmd
-}
-
-// nodeSubcommands build the children of `mini node`.
+// nodeSubcommands build the children of `mini node`: create, delete, list
+// and agent in nodes.go, simulate in simulate.go. Each file appends its
+// constructors from init.
 var nodeSubcommands []func(streams) *cobra.Command
 
-var nodeChildren sync.Once
+func init() { extraCommands = append(extraCommands, newNodeCmd) }
 
-func init() {
-	extraCommands = append(extraCommands, func(st streams) *cobra.Command {
-		p := nodeCmd()
-		nodeChildren.Do(func() {
-			for _, f := range nodeSubcommands {
-				p.AddCommand(f(st))
-			}
-		})
-		return p
-	})
+// newNodeCmd builds the `mini node` parent with its subcommands (a new one
+// per root command, so tests can build several roots).
+func newNodeCmd(st streams) *cobra.Command {
+	p := &cobra.Command{Use: "node", Short: "Add, remove, list and simulate the nodes of a cluster; run a node agent", Args: cobra.NoArgs}
+	for _, f := range nodeSubcommands {
+		p.AddCommand(f(st))
+	}
+	return p
 }
