@@ -108,6 +108,13 @@ func testStaleConflict(h *harness) {
 	if cur.Data["a"] != "2" || cur.ResourceVersion != v2.ResourceVersion {
 		h.t.Errorf("after refused stale writes: data %v rv %s, want a=2 rv %s", cur.Data, cur.ResourceVersion, v2.ResourceVersion)
 	}
+	// Without a resourceVersion an update is unconditional, as in Kubernetes.
+	uncond := configMap("stale", map[string]string{"a": "5"})
+	var out corev1.ConfigMap
+	h.ok(call{method: put, path: cmPath + "/stale", body: uncond}, &out)
+	if out.Data["a"] != "5" || out.UID != v1.UID {
+		h.t.Errorf("unconditional update: data %v uid %s, want a=5 and the same uid %s", out.Data, out.UID, v1.UID)
+	}
 }
 
 func testAlreadyExists(h *harness) {
@@ -442,6 +449,11 @@ func testScaleSubresource(h *harness) {
 	h.get(deployPath+"/sc", &d)
 	if *d.Spec.Replicas != 3 {
 		h.t.Errorf("PATCH scale 3: deployment replicas %d", *d.Spec.Replicas)
+	}
+	h.ok(call{method: put, path: deployPath + "/sc/scale",
+		body: `{"apiVersion":"autoscaling/v1","kind":"Scale","metadata":{"name":"sc","namespace":"default"},"spec":{"replicas":4}}`}, &sc)
+	if h.get(deployPath+"/sc", &d); *d.Spec.Replicas != 4 {
+		h.t.Errorf("PUT scale 4 without resourceVersion: deployment replicas %d", *d.Spec.Replicas)
 	}
 	h.fails(call{method: patch, path: deployPath + "/sc/scale", contentType: mergeCT, body: `{"spec":{"replicas":-1}}`}, 422, metav1.StatusReasonInvalid, "spec.replicas")
 	h.fails(call{method: get, path: cmPath + "/x/scale"}, 404, metav1.StatusReasonNotFound)

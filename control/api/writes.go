@@ -290,6 +290,9 @@ func (s *Server) update(ctx context.Context, ri *requestInfo, mutate mutateFunc,
 			return nil, conflict(res, ri.name, nil)
 		}
 		retryable := rv == "" || ri.patch
+		// An update without a resourceVersion is unconditional: it applies
+		// to the current version (and passes metadata validation as such).
+		objectMeta(obj).ResourceVersion = curRV
 		obj, deleteNow, err := s.prepareUpdate(ri, obj, cur)
 		if err != nil {
 			return nil, err
