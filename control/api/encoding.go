@@ -265,5 +265,10 @@ func protobufToJSON(data []byte, newObj func() runtime.Object) ([]byte, error) {
 	if u.APIVersion != "" || u.Kind != "" {
 		obj.GetObjectKind().SetGroupVersionKind(schema.FromAPIVersionAndKind(u.APIVersion, u.Kind))
 	}
-	return json.Marshal(obj)
+	out, err := json.Marshal(obj)
+	if err != nil {
+		// Embedded raw fields (ControllerRevision.data) must hold JSON.
+		return nil, apierrors.NewBadRequest("the protobuf object cannot be represented as JSON: " + err.Error())
+	}
+	return out, nil
 }
