@@ -272,6 +272,22 @@ func (r *fuzzRun) check() {
 		if strings.Join(got, " ") != strings.Join(want, " ") || rev != r.m.rev || r.s.Count(p) != len(want) {
 			r.t.Fatalf("list %s: %v at %d (count %d), model %v at %d", p, got, rev, r.s.Count(p), want, r.m.rev)
 		}
+		// A filtered list keeps exactly the matching entries, in order.
+		odd := func(e *Entry) bool { return len(e.Value) > 0 && e.Value[len(e.Value)-1]%2 == 1 }
+		ents, _ = r.s.ListFunc(p, odd)
+		var gotOdd, wantOdd []string
+		for _, e := range ents {
+			gotOdd = append(gotOdd, e.Key)
+		}
+		for _, w := range want {
+			k, v, _ := strings.Cut(w, "=")
+			if v = v[:strings.LastIndexByte(v, '@')]; len(v) > 0 && v[len(v)-1]%2 == 1 {
+				wantOdd = append(wantOdd, k)
+			}
+		}
+		if strings.Join(gotOdd, " ") != strings.Join(wantOdd, " ") {
+			r.t.Fatalf("filtered list %s: %v, model %v", p, gotOdd, wantOdd)
+		}
 	}
 }
 
