@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -26,6 +27,7 @@ func TestAPISemantics(t *testing.T) {
 		{"create of an existing name", testAlreadyExists},
 		{"generation follows spec changes only", testGeneration},
 		{"no-op update keeps resourceVersion", testNoOpUpdate},
+		{"write responses are the stored object", testWriteResponses},
 		{"merge, strategic merge and JSON patch", testPatches},
 		{"finalizers hold a deleted object", testFinalizers},
 		{"propagation policies add GC finalizers", testPropagation},
@@ -195,6 +197,33 @@ func testNoOpUpdate(h *harness) {
 	}
 	if got := h.env.Plane.Store.Rev(); got != rev {
 		h.t.Errorf("no-op writes moved the store from revision %d to %d", rev, got)
+	}
+}
+
+func testWriteResponses(h *harness) {
+	writes := []call{
+		{method: post, path: cmPath, body: configMap("resp", map[string]string{"a": "1"})},
+		{method: put, path: cmPath + "/resp", body: configMap("resp", map[string]string{"a": "2"})},
+		{method: patch, path: cmPath + "/resp", contentType: mergeCT, body: `{"data":{"a":"3"}}`},
+		{method: patch, path: cmPath + "/resp", contentType: mergeCT, body: `{"data":{"a":"3"}}`}, // no-op
+		{method: post, path: deployPath, body: deployment("resp", 1)},
+		{method: put, path: deployPath + "/resp/status", contentType: mergeCT, body: `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"resp"},"status":{"replicas":1}}`},
+	}
+	for _, w := range writes {
+		got, err := h.send(w)
+		if err != nil {
+			h.t.Fatalf("%s %s: %v", w.method, w.path, err)
+		}
+		var m metav1.PartialObjectMetadata
+		json.Unmarshal(got, &m)
+		path := cmPath + "/resp"
+		if strings.HasPrefix(w.path, deployPath) {
+			path = deployPath + "/resp"
+		}
+		stored, err := h.send(call{method: get, path: path})
+		if err != nil || string(stored) != string(got) {
+			h.t.Errorf("%s %s answered\n%s\nbut a get returns\n%s", w.method, w.path, got, stored)
+		}
 	}
 }
 
