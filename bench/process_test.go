@@ -27,19 +27,27 @@ import (
 
 var (
 	buildOnce sync.Once
+	binDir    string
 	binPath   string
 	buildErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // miniBinary builds cmd/mini once per benchmark process.
 func miniBinary(b *testing.B) string {
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "mini-bench-")
-		if err != nil {
-			buildErr = err
+		binDir, buildErr = os.MkdirTemp("", "mini-bench-bin-")
+		if buildErr != nil {
 			return
 		}
-		binPath = filepath.Join(dir, "mini")
+		binPath = filepath.Join(binDir, "mini")
 		cmd := exec.Command("go", "build", "-o", binPath, "github.com/minicluster/mini/cmd/mini")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
