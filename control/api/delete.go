@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -207,19 +208,22 @@ func (s *Server) deleteObject(ctx context.Context, res *Resource, ns, name strin
 		if o.dryRun {
 			return obj, gone, nil
 		}
-		if !gone {
-			if same, _ := json.Marshal(obj); string(same) == string(e.Value) {
-				return cur, false, nil
-			}
-		}
 		setTypeMeta(res, obj)
-		op := store.Op{Key: e.Key, Cond: store.CondModRev, ModRev: e.ModRev, Delete: gone, Build: build(res, obj)}
-		_, _, err = s.store.Txn(ctx, op)
+		enc, err := encodeObject(res, obj, cm.ResourceVersion)
+		if err != nil {
+			return nil, false, apierrors.NewInternalError(err)
+		}
+		if !gone && bytes.Equal(enc.data, e.Value) {
+			return cur, false, nil
+		}
+		op := store.Op{Key: e.Key, Cond: store.CondModRev, ModRev: e.ModRev, Delete: gone, Build: enc.build}
+		rev, _, err := s.store.Txn(ctx, op)
 		switch {
 		case err == nil:
 			if gone {
 				s.releaseFor(res, obj)
 			}
+			m.ResourceVersion = strconv.FormatInt(rev, 10)
 			return obj, gone, nil
 		case errors.Is(err, store.ErrNotFound):
 			return nil, false, apierrors.NewNotFound(res.GroupResource(), name)

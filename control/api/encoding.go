@@ -95,6 +95,16 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, code int, o
 	s.writeJSONBytes(w, r, code, data)
 }
 
+// writeStored answers a write with the stored encoding raw when there is
+// one (the bytes a get returns), else with obj encoded (dry runs).
+func (s *Server) writeStored(w http.ResponseWriter, r *http.Request, code int, obj runtime.Object, raw []byte) {
+	if raw != nil {
+		s.writeJSONBytes(w, r, code, raw)
+		return
+	}
+	s.writeObject(w, r, code, obj)
+}
+
 // writeError writes err as a metav1.Status with the matching HTTP code.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	st := toStatus(err)
@@ -265,5 +275,10 @@ func protobufToJSON(data []byte, newObj func() runtime.Object) ([]byte, error) {
 	if u.APIVersion != "" || u.Kind != "" {
 		obj.GetObjectKind().SetGroupVersionKind(schema.FromAPIVersionAndKind(u.APIVersion, u.Kind))
 	}
-	return json.Marshal(obj)
+	out, err := json.Marshal(obj)
+	if err != nil {
+		// Embedded raw fields (ControllerRevision.data) must hold JSON.
+		return nil, apierrors.NewBadRequest("the protobuf object cannot be represented as JSON: " + err.Error())
+	}
+	return out, nil
 }

@@ -69,17 +69,10 @@ func (s *Server) listSelector(r *http.Request, ri *requestInfo) (selector, error
 // listEntries returns the entries of a list request that match its
 // selectors, and the revision of the read.
 func (s *Server) listEntries(ri *requestInfo, sel selector) ([]store.Entry, int64) {
-	ents, rev := s.store.List(ri.res.listPrefix(ri.namespace))
 	if sel.empty() {
-		return ents, rev
+		return s.store.List(ri.res.listPrefix(ri.namespace))
 	}
-	out := ents[:0]
-	for _, e := range ents {
-		if sel.matches(e.Attrs) {
-			out = append(out, e)
-		}
-	}
-	return out, rev
+	return s.store.ListFunc(ri.res.listPrefix(ri.namespace), func(e *store.Entry) bool { return sel.matches(e.Attrs) })
 }
 
 func (s *Server) serveList(w http.ResponseWriter, r *http.Request, ri *requestInfo) {

@@ -96,7 +96,7 @@ func (s *Server) serveUpdateScale(w http.ResponseWriter, r *http.Request, ri *re
 	sub := *ri
 	sub.sub = ""
 	sub.patch = patchFn != nil
-	out, err := s.update(r.Context(), &sub, func(cur runtime.Object) (runtime.Object, error) {
+	out, _, err := s.update(r.Context(), &sub, func(cur runtime.Object) (runtime.Object, error) {
 		curScale, err := scaleOf(cur)
 		if err != nil {
 			return nil, err
@@ -173,7 +173,7 @@ func (s *Server) serveBinding(w http.ResponseWriter, r *http.Request, ri *reques
 	}
 	sub := *ri
 	sub.sub = "binding" // a binding only touches spec.nodeName and one condition
-	_, err = s.update(r.Context(), &sub, func(cur runtime.Object) (runtime.Object, error) {
+	_, _, err = s.update(r.Context(), &sub, func(cur runtime.Object) (runtime.Object, error) {
 		pod := cur.(*corev1.Pod)
 		if b.UID != "" && b.UID != pod.UID {
 			return nil, apierrors.NewConflict(corev1.Resource("pods/binding"), ri.name, fmt.Errorf("the pod's UID is %s, not %s", pod.UID, b.UID))

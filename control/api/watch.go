@@ -217,6 +217,9 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, ri *requestI
 	if ws.flush() != nil {
 		return
 	}
+	// Send the headers now even when there was nothing to send: clients
+	// wait for them to know that the watch is established.
+	fl.Flush()
 	s.streamEvents(ctx, ws, watcher, sel, p.allowBookmarks)
 }
 

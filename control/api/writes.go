@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,19 +51,6 @@ func setTypeMeta(res *Resource, obj runtime.Object) {
 	obj.GetObjectKind().SetGroupVersionKind(res.GroupVersion().WithKind(res.Kind))
 }
 
-// build returns the store callback that stamps the revision as
-// resourceVersion and encodes obj.
-func build(res *Resource, obj runtime.Object) func(int64, *store.Entry) ([]byte, any, error) {
-	return func(rev int64, _ *store.Entry) ([]byte, any, error) {
-		objectMeta(obj).ResourceVersion = strconv.FormatInt(rev, 10)
-		data, err := json.Marshal(obj)
-		if err != nil {
-			return nil, nil, err
-		}
-		return data, attrsOf(res, obj), nil
-	}
-}
-
 // decodeRequestObject reads the body into a new object of the resource,
 // checking apiVersion and kind.
 func decodeRequestObject(w http.ResponseWriter, r *http.Request, res *Resource, o writeOpts) (runtime.Object, error) {
@@ -103,12 +91,12 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, ri *request
 		s.writeError(w, r, err)
 		return
 	}
-	out, err := s.create(r.Context(), ri.res, ri.namespace, obj, o)
+	out, raw, err := s.create(r.Context(), ri.res, ri.namespace, obj, o)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeObject(w, r, http.StatusCreated, out)
+	s.writeStored(w, r, http.StatusCreated, out, raw)
 }
 
 const generateSuffixChars = "bcdfghjklmnpqrstvwxz2456789"
@@ -159,17 +147,17 @@ func (s *Server) checkNamespace(res *Resource, ns string) error {
 func namespaceKey(ns string) string { return "core/namespaces/" + ns }
 
 // create stores a new object after defaulting and validating it.
-func (s *Server) create(ctx context.Context, res *Resource, ns string, obj runtime.Object, o writeOpts) (runtime.Object, error) {
+func (s *Server) create(ctx context.Context, res *Resource, ns string, obj runtime.Object, o writeOpts) (runtime.Object, []byte, error) {
 	m := objectMeta(obj)
 	if res.Namespaced {
 		if m.Namespace == "" {
 			m.Namespace = ns
 		}
 		if ns != "" && m.Namespace != ns {
-			return nil, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
+			return nil, nil, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
 		}
 		if m.Namespace == "" {
-			return nil, apierrors.NewBadRequest("a namespace is required to create " + res.Name)
+			return nil, nil, apierrors.NewBadRequest("a namespace is required to create " + res.Name)
 		}
 	} else {
 		m.Namespace = ""
@@ -202,20 +190,28 @@ func (s *Server) create(ctx context.Context, res *Resource, ns string, obj runti
 		errs = append(errs, res.Validate(obj)...)
 	}
 	if len(errs) > 0 {
-		return nil, apierrors.NewInvalid(res.GroupVersion().WithKind(res.Kind).GroupKind(), m.Name, errs)
+		return nil, nil, apierrors.NewInvalid(res.GroupVersion().WithKind(res.Kind).GroupKind(), m.Name, errs)
 	}
 	if err := s.checkNamespace(res, m.Namespace); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	release, err := s.allocateFor(res, obj, nil, o.dryRun)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.dryRun {
-		return obj, nil
+		return obj, nil, nil
 	}
+	var (
+		rev  int64
+		ents []store.Entry
+	)
 	for attempt := 0; ; attempt++ {
-		_, _, err = s.store.Txn(ctx, store.Op{Key: res.key(m.Namespace, m.Name), Cond: store.CondAbsent, Build: build(res, obj)})
+		var enc *encoded
+		if enc, err = encodeObject(res, obj, "0"); err != nil {
+			break
+		}
+		rev, ents, err = s.store.Txn(ctx, store.Op{Key: res.key(m.Namespace, m.Name), Cond: store.CondAbsent, Build: enc.build})
 		if errors.Is(err, store.ErrExists) && generated && attempt < 5 {
 			m.Name = s.generateName(m.GenerateName)
 			continue
@@ -225,11 +221,12 @@ func (s *Server) create(ctx context.Context, res *Resource, ns string, obj runti
 	if err != nil {
 		release()
 		if errors.Is(err, store.ErrExists) {
-			return nil, apierrors.NewAlreadyExists(res.GroupResource(), m.Name)
+			return nil, nil, apierrors.NewAlreadyExists(res.GroupResource(), m.Name)
 		}
-		return nil, apierrors.NewInternalError(err)
+		return nil, nil, apierrors.NewInternalError(err)
 	}
-	return obj, nil
+	m.ResourceVersion = strconv.FormatInt(rev, 10)
+	return obj, ents[0].Value, nil
 }
 
 func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, ri *requestInfo) {
@@ -252,12 +249,12 @@ func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, ri *request
 		s.writeError(w, r, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request"))
 		return
 	}
-	out, err := s.update(r.Context(), ri, func(runtime.Object) (runtime.Object, error) { return obj, nil }, o)
+	out, raw, err := s.update(r.Context(), ri, func(runtime.Object) (runtime.Object, error) { return obj, nil }, o)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeObject(w, r, http.StatusOK, out)
+	s.writeStored(w, r, http.StatusOK, out, raw)
 }
 
 // mutateFunc returns the desired object given a private copy of the current.
@@ -272,64 +269,70 @@ func conflict(res *Resource, name string, err error) error {
 // compare-and-swap. A mutated object that carries a resourceVersion other
 // than the current one is a conflict; one that carries none (or the current
 // one, as patches do) is retried on concurrent writes.
-func (s *Server) update(ctx context.Context, ri *requestInfo, mutate mutateFunc, o writeOpts) (runtime.Object, error) {
+func (s *Server) update(ctx context.Context, ri *requestInfo, mutate mutateFunc, o writeOpts) (runtime.Object, []byte, error) {
 	res := ri.res
 	for attempt := 0; ; attempt++ {
 		cur, e, err := s.getObject(res, ri.namespace, ri.name)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		curRV := strconv.FormatInt(e.ModRev, 10)
 		obj, err := mutate(cur.DeepCopyObject())
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		setTypeMeta(res, obj)
 		rv := objectMeta(obj).ResourceVersion
 		if rv != "" && rv != curRV {
-			return nil, conflict(res, ri.name, nil)
+			return nil, nil, conflict(res, ri.name, nil)
 		}
 		retryable := rv == "" || ri.patch
+		// An update without a resourceVersion is unconditional: it applies
+		// to the current version (and passes metadata validation as such).
+		objectMeta(obj).ResourceVersion = curRV
 		obj, deleteNow, err := s.prepareUpdate(ri, obj, cur)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		objectMeta(obj).ResourceVersion = curRV
-		if !deleteNow {
-			if same, _ := json.Marshal(obj); string(same) == string(e.Value) {
-				return cur, nil // no-op: no new revision, as Kubernetes does
-			}
+		enc, err := encodeObject(res, obj, curRV)
+		if err != nil {
+			return nil, nil, apierrors.NewInternalError(err)
+		}
+		if !deleteNow && bytes.Equal(enc.data, e.Value) {
+			return cur, e.Value, nil // no-op: no new revision, as Kubernetes does
 		}
 		release, err := s.allocateFor(res, obj, cur, o.dryRun)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if o.dryRun {
-			return obj, nil
+			return obj, nil, nil
 		}
-		op := store.Op{Key: e.Key, Cond: store.CondModRev, ModRev: e.ModRev, Delete: deleteNow, Build: build(res, obj)}
-		_, _, err = s.store.Txn(ctx, op)
+		op := store.Op{Key: e.Key, Cond: store.CondModRev, ModRev: e.ModRev, Delete: deleteNow, Build: enc.build}
+		rev, ents, err := s.store.Txn(ctx, op)
 		if err == nil {
 			if deleteNow {
 				s.releaseFor(res, obj)
 			} else {
 				s.releaseReplaced(res, obj, cur)
 			}
-			return obj, nil
+			objectMeta(obj).ResourceVersion = strconv.FormatInt(rev, 10)
+			return obj, ents[0].Value, nil
 		}
 		if release != nil {
 			release()
 		}
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			return nil, apierrors.NewNotFound(res.GroupResource(), ri.name)
+			return nil, nil, apierrors.NewNotFound(res.GroupResource(), ri.name)
 		case errors.Is(err, store.ErrConflict):
 			if retryable && attempt < 16 {
 				continue
 			}
-			return nil, conflict(res, ri.name, err)
+			return nil, nil, conflict(res, ri.name, err)
 		default:
-			return nil, apierrors.NewInternalError(err)
+			return nil, nil, apierrors.NewInternalError(err)
 		}
 	}
 }
@@ -457,14 +460,14 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, ri *requestI
 		return
 	}
 	ri.patch = true
-	out, err := s.update(r.Context(), ri, func(cur runtime.Object) (runtime.Object, error) {
+	out, raw, err := s.update(r.Context(), ri, func(cur runtime.Object) (runtime.Object, error) {
 		return applyPatch(w, ri.res, cur, kind, body, o.fv)
 	}, o)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeObject(w, r, http.StatusOK, out)
+	s.writeStored(w, r, http.StatusOK, out, raw)
 }
 
 // applyPatch applies a patch document to cur and decodes the result.

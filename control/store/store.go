@@ -22,7 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -331,18 +331,27 @@ func (s *Store) Get(key string) (Entry, bool) {
 // List returns the entries whose key starts with prefix, sorted by key, and
 // the revision they were read at. The prefix must contain at least two '/'
 // separated segments ("core/pods/" or "core/pods/ns/").
-func (s *Store) List(prefix string) ([]Entry, int64) {
+func (s *Store) List(prefix string) ([]Entry, int64) { return s.ListFunc(prefix, nil) }
+
+// ListFunc is List keeping only the entries for which keep (if not nil)
+// returns true. keep runs under the store's read lock and must not call
+// the store; filtering before copying keeps selective lists cheap.
+func (s *Store) ListFunc(prefix string, keep func(*Entry) bool) ([]Entry, int64) {
 	s.mu.RLock()
 	m := s.data[bucket(prefix)]
-	out := make([]Entry, 0, len(m))
+	n := len(m)
+	if keep != nil {
+		n = 0
+	}
+	out := make([]Entry, 0, n)
 	for k, e := range m {
-		if strings.HasPrefix(k, prefix) {
+		if strings.HasPrefix(k, prefix) && (keep == nil || keep(e)) {
 			out = append(out, *e)
 		}
 	}
 	rev := s.rev
 	s.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	slices.SortFunc(out, func(a, b Entry) int { return strings.Compare(a.Key, b.Key) })
 	return out, rev
 }
 
