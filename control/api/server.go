@@ -230,6 +230,10 @@ func (s *Server) serveAPIPath(w http.ResponseWriter, r *http.Request, path strin
 		version, rest = parts[1], parts[2:]
 	} else {
 		group = parts[1]
+		if group == "" {
+			s.writeError(w, r, apierrors.NewNotFound(schema.GroupResource{}, ""))
+			return
+		}
 		if len(parts) == 2 {
 			s.serveGroup(w, r, group)
 			return
@@ -297,6 +301,11 @@ func (s *Server) parseResourcePath(group, version string, p []string) (*requestI
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, ri *requestInfo) {
 	q := r.URL.Query()
 	isWatch := ri.watch || q.Get("watch") == "1" || q.Get("watch") == "true"
+	if ri.res.Namespaced && ri.namespace == "" && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// Cluster-wide paths of namespaced resources only list and watch.
+		s.writeError(w, r, methodNotSupported(ri, r.Method))
+		return
+	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		switch {

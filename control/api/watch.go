@@ -180,11 +180,15 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, ri *requestI
 		initEnt []store.Entry
 		rev     = p.rv
 	)
+	if p.rvSet && p.rv > s.store.Rev() {
+		// A revision this server has not reached: events before it would be
+		// skipped, so refuse as the Kubernetes API server does.
+		s.writeError(w, r, apierrors.NewTimeoutError("Too large resource version: "+strconv.FormatInt(p.rv, 10)+
+			", current: "+strconv.FormatInt(s.store.Rev(), 10), 1))
+		return
+	}
 	if initial {
 		initEnt, rev = s.listEntries(ri, sel)
-		if p.rvSet && rev < p.rv {
-			rev = p.rv
-		}
 	}
 	watcher, err = s.store.Watch(prefix, rev)
 	w.Header().Set("Content-Type", "application/json")
