@@ -97,12 +97,20 @@ func (s *Store) commitBatch(batch []*request) {
 	if len(accepted) == 0 {
 		return
 	}
-	if err := s.persist(accepted, rev); err != nil {
+	committed, err := s.persist(accepted, rev)
+	if err != nil {
+		// Requests after the durable prefix fail; the prefix (on disk when
+		// a large batch was split) is published and acknowledged below, so
+		// memory never lags behind the disk.
 		err = fmt.Errorf("write to disk: %w", err)
-		for _, st := range accepted {
+		for _, st := range accepted[committed:] {
 			st.req.done <- result{err: err}
 		}
-		return
+		accepted = accepted[:committed]
+		if len(accepted) == 0 {
+			return
+		}
+		rev = accepted[len(accepted)-1].rev
 	}
 	s.mu.Lock()
 	for _, st := range accepted {
@@ -204,10 +212,9 @@ func check(op Op, cur *Entry) error {
 // persist writes the staged events and the new revision. Large batches are
 // split between requests (never inside one) when badger's transaction limit
 // is reached; nothing is acknowledged until every part is synced.
-func (s *Store) persist(accepted []staged, rev int64) error {
+func (s *Store) persist(accepted []staged, rev int64) (committed int, err error) {
 	txn := s.db.NewTransaction(true)
 	defer func() { txn.Discard() }()
-	revBuf := binary.AppendVarint(nil, rev)
 	apply := func(t *badger.Txn, st staged) error {
 		for _, ev := range st.events {
 			k := []byte(objPrefix + ev.Entry.Key)
@@ -224,24 +231,31 @@ func (s *Store) persist(accepted []staged, rev int64) error {
 		}
 		return nil
 	}
+	inTxn := 0 // requests staged in txn, not yet committed
 	for _, st := range accepted {
 		err := apply(txn, st)
-		if errors.Is(err, badger.ErrTxnTooBig) {
+		if errors.Is(err, badger.ErrTxnTooBig) && inTxn > 0 {
 			if err := txn.Set([]byte(revKey), binary.AppendVarint(nil, st.rev-1)); err != nil {
-				return err
+				return committed, err
 			}
 			if err := txn.Commit(); err != nil {
-				return err
+				return committed, err
 			}
+			committed += inTxn
+			inTxn = 0
 			txn = s.db.NewTransaction(true)
 			err = apply(txn, st)
 		}
 		if err != nil {
-			return err
+			return committed, err
 		}
+		inTxn++
 	}
-	if err := txn.Set([]byte(revKey), revBuf); err != nil {
-		return err
+	if err := txn.Set([]byte(revKey), binary.AppendVarint(nil, rev)); err != nil {
+		return committed, err
 	}
-	return txn.Commit()
+	if err := txn.Commit(); err != nil {
+		return committed, err
+	}
+	return len(accepted), nil
 }

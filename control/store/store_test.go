@@ -201,3 +201,40 @@ func TestConcurrentCASIncrements(t *testing.T) {
 		t.Fatalf("counter %s, want %d (lost update)", cur.Value, workers*each)
 	}
 }
+
+// TestLargeBatchSplitsAcrossBadgerTransactions writes a group of concurrent
+// transactions larger than one badger transaction may be, and finds every
+// acknowledged write in memory and after a restart.
+func TestLargeBatchSplitsAcrossBadgerTransactions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir, 1000)
+	big := string(make([]byte, 200<<10)) // 200 KiB values: 60 of them exceed one badger txn
+	var wg sync.WaitGroup
+	errs := make(chan error, 60)
+	for i := 0; i < 60; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := s.Txn(ctx, put(fmt.Sprintf("core/big/ns/k%02d", i), big, CondAbsent, 0))
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("write failed: %v", err)
+		}
+	}
+	rev := s.Rev()
+	if n := s.Count("core/big/"); n != 60 || rev != 60 {
+		t.Fatalf("%d keys at rev %d in memory, want 60 at 60", n, rev)
+	}
+	s.Close()
+	s = open(t, dir, 1000)
+	defer s.Close()
+	if n := s.Count("core/big/"); n != 60 || s.Rev() != rev {
+		t.Fatalf("after restart %d keys at rev %d, want 60 at %d", n, s.Rev(), rev)
+	}
+}
