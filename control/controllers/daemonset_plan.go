@@ -263,7 +263,7 @@ func dsCount(st *appsv1.DaemonSetStatus, live []*corev1.Pod, hash string, minRea
 	if p.Labels[appsv1.ControllerRevisionHashLabelKey] == hash {
 		st.UpdatedNumberScheduled++
 	}
-	if !wlPodReady(p) {
+	if !IsPodReady(p) {
 		return 0
 	}
 	st.NumberReady++

@@ -230,7 +230,7 @@ func (dc *deployController) oldPodsRunning(newRS *appsv1.ReplicaSet, old []*apps
 	}
 	for _, rs := range old {
 		for _, p := range byIndex[*corev1.Pod](dc.podInf, IndexController, string(rs.UID)) {
-			if p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded {
+			if !IsPodTerminal(p) {
 				return true
 			}
 		}

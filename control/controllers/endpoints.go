@@ -68,7 +68,7 @@ func newEPWatch(m *Manager, q *Queue, own cache.SharedIndexInformer, serviceOf f
 
 // epPodChanged reports whether a pod update can change any endpoint.
 func epPodChanged(o, n *corev1.Pod) bool {
-	return o.Status.PodIP != n.Status.PodIP || o.Status.Phase != n.Status.Phase || wlPodReady(o) != wlPodReady(n) ||
+	return o.Status.PodIP != n.Status.PodIP || o.Status.Phase != n.Status.Phase || IsPodReady(o) != IsPodReady(n) ||
 		(o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) || o.Spec.NodeName != n.Spec.NodeName ||
 		o.Spec.Hostname != n.Spec.Hostname || o.Spec.Subdomain != n.Spec.Subdomain || !reflect.DeepEqual(o.Labels, n.Labels)
 }

@@ -104,7 +104,7 @@ type epBackend struct {
 func epBackends(svc *corev1.Service, pods []*corev1.Pod, withTerminating bool) []epBackend {
 	var out []epBackend
 	for _, p := range pods {
-		if p.Status.PodIP == "" || wlPodTerminal(p) {
+		if p.Status.PodIP == "" || IsPodTerminal(p) {
 			continue
 		}
 		terminating := p.DeletionTimestamp != nil
@@ -115,7 +115,7 @@ func epBackends(svc *corev1.Service, pods []*corev1.Pod, withTerminating bool) [
 		if !ok {
 			continue
 		}
-		serving := wlPodReady(p)
+		serving := IsPodReady(p)
 		out = append(out, epBackend{pod: p, ports: ports, serving: serving, terminating: terminating,
 			ready: svc.Spec.PublishNotReadyAddresses || (serving && !terminating)})
 	}

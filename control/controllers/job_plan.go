@@ -129,7 +129,7 @@ func jobClassify(pods []*corev1.Pod) jobPods {
 			jp.terminating = append(jp.terminating, p)
 		default:
 			jp.active = append(jp.active, p)
-			if wlPodReady(p) {
+			if IsPodReady(p) {
 				jp.ready++
 			}
 			for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
@@ -318,7 +318,7 @@ func jobExcess(active []*corev1.Pod, n int) []*corev1.Pod {
 	}
 	s := append([]*corev1.Pod{}, active...)
 	sort.SliceStable(s, func(i, j int) bool {
-		ri, rj := wlPodReady(s[i]), wlPodReady(s[j])
+		ri, rj := IsPodReady(s[i]), IsPodReady(s[j])
 		if ri != rj {
 			return !ri
 		}

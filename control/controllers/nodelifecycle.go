@@ -181,7 +181,7 @@ func (c *nlController) recordReadyChange(h *nlHealth, node *corev1.Node) {
 // endpoints drop them at once.
 func (c *nlController) markPodsNotReady(ctx context.Context, node *corev1.Node, now time.Time) error {
 	for _, p := range c.podsOn(node.Name) {
-		if !wlPodReady(p) || wlPodTerminal(p) {
+		if !IsPodReady(p) || IsPodTerminal(p) {
 			continue
 		}
 		up := p.DeepCopy()
@@ -209,7 +209,7 @@ func (c *nlController) evict(ctx context.Context, node *corev1.Node, now time.Ti
 		return 0, nil
 	}
 	for _, p := range c.podsOn(node.Name) {
-		if wlPodTerminal(p) {
+		if IsPodTerminal(p) {
 			continue
 		}
 		at, ok := nlEvictAt(p, node.Spec.Taints, c.m.Opts.PodEvictionTimeout, now)

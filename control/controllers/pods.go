@@ -14,10 +14,15 @@ import (
 // PodDeletionCostAnnotation ranks pods for scale-down: lower cost goes first.
 const PodDeletionCostAnnotation = "controller.kubernetes.io/pod-deletion-cost"
 
+// IsPodTerminal reports whether a pod has finished: Succeeded or Failed.
+func IsPodTerminal(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}
+
 // IsPodActive reports whether a pod counts towards its controller's
 // replicas: not finished and not being deleted.
 func IsPodActive(p *corev1.Pod) bool {
-	return p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && p.DeletionTimestamp == nil
+	return !IsPodTerminal(p) && p.DeletionTimestamp == nil
 }
 
 // podReadyCondition returns the pod's Ready condition, or nil.

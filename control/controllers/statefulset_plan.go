@@ -67,7 +67,7 @@ func stsPartition(set *appsv1.StatefulSet) int {
 
 // stsHealthy is Kubernetes's isHealthy: running, ready, not terminating.
 func stsHealthy(p *corev1.Pod) bool {
-	return p.Status.Phase == corev1.PodRunning && wlPodReady(p) && p.DeletionTimestamp == nil
+	return p.Status.Phase == corev1.PodRunning && IsPodReady(p) && p.DeletionTimestamp == nil
 }
 
 func stsRevisionOf(p *corev1.Pod) string { return p.Labels[appsv1.ControllerRevisionHashLabelKey] }
@@ -136,7 +136,7 @@ func stsSlots(set *appsv1.StatefulSet, pods []*corev1.Pod) (slots, condemned []*
 func stsRecheck(set *appsv1.StatefulSet, slots, condemned []*corev1.Pod, now time.Time) time.Duration {
 	var next time.Duration
 	for _, p := range append(append([]*corev1.Pod{}, slots...), condemned...) {
-		if p != nil && wlPodReady(p) && !wlPodAvailable(p, set.Spec.MinReadySeconds, now) {
+		if p != nil && IsPodReady(p) && !wlPodAvailable(p, set.Spec.MinReadySeconds, now) {
 			d := wlPodReadySince(p).Add(time.Duration(set.Spec.MinReadySeconds) * time.Second).Sub(now)
 			if next == 0 || d < next {
 				next = d
@@ -163,7 +163,7 @@ func stsPlanFor(set *appsv1.StatefulSet, pods []*corev1.Pod, revs stsRevs, now t
 		switch {
 		case p == nil:
 			plan.create = append(plan.create, stsNewPod(set, tmpl, rev, i+start))
-		case wlPodTerminal(p) && p.DeletionTimestamp == nil:
+		case IsPodTerminal(p) && p.DeletionTimestamp == nil:
 			plan.delete = append(plan.delete, p) // recreated once it is gone
 		case stsHealthy(p):
 			continue
@@ -211,7 +211,7 @@ func stsStatus(set *appsv1.StatefulSet, pods []*corev1.Pod, revs stsRevs, now ti
 			continue
 		}
 		st.Replicas++
-		if p.Status.Phase == corev1.PodRunning && wlPodReady(p) {
+		if p.Status.Phase == corev1.PodRunning && IsPodReady(p) {
 			st.ReadyReplicas++
 			if wlPodAvailable(p, set.Spec.MinReadySeconds, now) {
 				st.AvailableReplicas++

@@ -20,16 +20,6 @@ import (
 
 // Helpers shared by the StatefulSet, DaemonSet and Job controllers.
 
-// wlPodReady reports whether a pod's Ready condition is True.
-func wlPodReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // wlPodReadySince returns when a ready pod became Ready (zero if not ready).
 func wlPodReadySince(p *corev1.Pod) time.Time {
 	for _, c := range p.Status.Conditions {
@@ -42,7 +32,7 @@ func wlPodReadySince(p *corev1.Pod) time.Time {
 
 // wlPodAvailable reports whether a pod has been Ready for minReady seconds.
 func wlPodAvailable(p *corev1.Pod, minReady int32, now time.Time) bool {
-	if !wlPodReady(p) {
+	if !IsPodReady(p) {
 		return false
 	}
 	if minReady <= 0 {
@@ -50,11 +40,6 @@ func wlPodAvailable(p *corev1.Pod, minReady int32, now time.Time) bool {
 	}
 	since := wlPodReadySince(p)
 	return !since.IsZero() && !since.Add(time.Duration(minReady)*time.Second).After(now)
-}
-
-// wlPodTerminal reports whether a pod finished (Succeeded or Failed).
-func wlPodTerminal(p *corev1.Pod) bool {
-	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
 
 // wlControllerRef returns an owner's controller reference.
