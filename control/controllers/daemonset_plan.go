@@ -267,11 +267,11 @@ func dsCount(st *appsv1.DaemonSetStatus, live []*corev1.Pod, hash string, minRea
 		return 0
 	}
 	st.NumberReady++
-	if wlPodAvailable(p, minReady, now) {
+	if IsPodAvailable(p, minReady, now) {
 		st.NumberAvailable++
 		return 0
 	}
-	return wlPodReadySince(p).Add(time.Duration(minReady) * time.Second).Sub(now)
+	return availableIn(p, minReady, now)
 }
 
 // dsRollingDeletes picks the old pods to replace now: every old pod that is
@@ -309,14 +309,14 @@ func dsRollingDeletes(ds *appsv1.DaemonSet, nodes []*corev1.Node, byNode map[str
 			} else {
 				oldPod = p
 			}
-			available = available || wlPodAvailable(p, ds.Spec.MinReadySeconds, now)
+			available = available || IsPodAvailable(p, ds.Spec.MinReadySeconds, now)
 		}
 		if !available {
 			unavailable++
 		}
 		switch {
 		case oldPod == nil || newPod != nil:
-		case !wlPodAvailable(oldPod, ds.Spec.MinReadySeconds, now):
+		case !IsPodAvailable(oldPod, ds.Spec.MinReadySeconds, now):
 			out = append(out, oldPod)
 		default:
 			candidates = append(candidates, oldPod)

@@ -42,7 +42,9 @@ func IsPodReady(p *corev1.Pod) bool {
 }
 
 // IsPodAvailable reports whether the pod has been ready for at least
-// minReadySeconds at now.
+// minReadySeconds at now: strictly longer, as Kubernetes's
+// podutil.IsPodAvailable, so a pod is not yet available at the very
+// instant its minReadySeconds run out.
 func IsPodAvailable(p *corev1.Pod, minReadySeconds int32, now time.Time) bool {
 	c := podReadyCondition(p)
 	if c == nil || c.Status != corev1.ConditionTrue {
@@ -54,14 +56,29 @@ func IsPodAvailable(p *corev1.Pod, minReadySeconds int32, now time.Time) bool {
 	return !c.LastTransitionTime.IsZero() && c.LastTransitionTime.Add(time.Duration(minReadySeconds)*time.Second).Before(now)
 }
 
-// availableAt returns when a ready pod becomes available (zero when it is
-// not ready or has no transition time).
-func availableAt(p *corev1.Pod, minReadySeconds int32) time.Time {
+// availableIn returns how long until a ready pod becomes available under
+// minReadySeconds: a millisecond past the instant its minReadySeconds run
+// out (IsPodAvailable wants strictly more). It is 0 when waiting changes
+// nothing: the pod is not ready, already available, or has no ready time.
+func availableIn(p *corev1.Pod, minReadySeconds int32, now time.Time) time.Duration {
 	c := podReadyCondition(p)
-	if c == nil || c.Status != corev1.ConditionTrue || c.LastTransitionTime.IsZero() {
-		return time.Time{}
+	if c == nil || c.Status != corev1.ConditionTrue || c.LastTransitionTime.IsZero() || IsPodAvailable(p, minReadySeconds, now) {
+		return 0
 	}
-	return c.LastTransitionTime.Add(time.Duration(minReadySeconds) * time.Second)
+	return c.LastTransitionTime.Add(time.Duration(minReadySeconds)*time.Second).Sub(now) + time.Millisecond
+}
+
+// nextAvailableIn returns the shortest availableIn of pods (0 when no pod
+// waits to become available): when a controller counting available pods
+// should look again.
+func nextAvailableIn(pods []*corev1.Pod, minReadySeconds int32, now time.Time) time.Duration {
+	var next time.Duration
+	for _, p := range pods {
+		if d := availableIn(p, minReadySeconds, now); d > 0 && (next == 0 || d < next) {
+			next = d
+		}
+	}
+	return next
 }
 
 // podKey is the "namespace/name" key of a pod.

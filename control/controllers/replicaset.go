@@ -382,22 +382,5 @@ func rsCondition(cs []appsv1.ReplicaSetCondition, t appsv1.ReplicaSetConditionTy
 // nextAvailable returns how long until the next ready pod becomes
 // available under minReadySeconds (0 when none is waiting).
 func nextAvailable(rs *appsv1.ReplicaSet, pods []*corev1.Pod, now time.Time) time.Duration {
-	if rs.Spec.MinReadySeconds == 0 {
-		return 0
-	}
-	var next time.Duration
-	for _, p := range pods {
-		if !IsPodReady(p) || IsPodAvailable(p, rs.Spec.MinReadySeconds, now) {
-			continue
-		}
-		// Available once strictly after the instant: wait a little past it.
-		d := availableAt(p, rs.Spec.MinReadySeconds).Sub(now) + time.Millisecond
-		if d <= 0 {
-			d = time.Millisecond
-		}
-		if next == 0 || d < next {
-			next = d
-		}
-	}
-	return next
+	return nextAvailableIn(pods, rs.Spec.MinReadySeconds, now)
 }

@@ -134,16 +134,13 @@ func stsSlots(set *appsv1.StatefulSet, pods []*corev1.Pod) (slots, condemned []*
 // stsRecheck returns when the next ready pod becomes available
 // (minReadySeconds), or 0.
 func stsRecheck(set *appsv1.StatefulSet, slots, condemned []*corev1.Pod, now time.Time) time.Duration {
-	var next time.Duration
+	var pods []*corev1.Pod
 	for _, p := range append(append([]*corev1.Pod{}, slots...), condemned...) {
-		if p != nil && IsPodReady(p) && !wlPodAvailable(p, set.Spec.MinReadySeconds, now) {
-			d := wlPodReadySince(p).Add(time.Duration(set.Spec.MinReadySeconds) * time.Second).Sub(now)
-			if next == 0 || d < next {
-				next = d
-			}
+		if p != nil {
+			pods = append(pods, p)
 		}
 	}
-	return next
+	return nextAvailableIn(pods, set.Spec.MinReadySeconds, now)
 }
 
 // stsPlanFor decides one pass over a StatefulSet's pods: Kubernetes's
@@ -213,7 +210,7 @@ func stsStatus(set *appsv1.StatefulSet, pods []*corev1.Pod, revs stsRevs, now ti
 		st.Replicas++
 		if p.Status.Phase == corev1.PodRunning && IsPodReady(p) {
 			st.ReadyReplicas++
-			if wlPodAvailable(p, set.Spec.MinReadySeconds, now) {
+			if IsPodAvailable(p, set.Spec.MinReadySeconds, now) {
 				st.AvailableReplicas++
 			}
 		}

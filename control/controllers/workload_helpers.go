@@ -20,28 +20,6 @@ import (
 
 // Helpers shared by the StatefulSet, DaemonSet and Job controllers.
 
-// wlPodReadySince returns when a ready pod became Ready (zero if not ready).
-func wlPodReadySince(p *corev1.Pod) time.Time {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-			return c.LastTransitionTime.Time
-		}
-	}
-	return time.Time{}
-}
-
-// wlPodAvailable reports whether a pod has been Ready for minReady seconds.
-func wlPodAvailable(p *corev1.Pod, minReady int32, now time.Time) bool {
-	if !IsPodReady(p) {
-		return false
-	}
-	if minReady <= 0 {
-		return true
-	}
-	since := wlPodReadySince(p)
-	return !since.IsZero() && !since.Add(time.Duration(minReady)*time.Second).After(now)
-}
-
 // wlControllerRef returns an owner's controller reference.
 func wlControllerRef(owner metav1.Object, gvk schema.GroupVersionKind) metav1.OwnerReference {
 	t := true
