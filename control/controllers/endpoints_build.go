@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/utils/ptr"
 )
 
 // Endpoints and EndpointSlices are built from the same view of a
@@ -147,7 +148,7 @@ func epBuildSubsets(svc *corev1.Service, pods []*corev1.Pod) []corev1.EndpointSu
 		}
 		addr := corev1.EndpointAddress{IP: b.pod.Status.PodIP, Hostname: epHostname(svc, b.pod), TargetRef: epTargetRef(b.pod)}
 		if b.pod.Spec.NodeName != "" {
-			addr.NodeName = wlPtr(b.pod.Spec.NodeName)
+			addr.NodeName = ptr.To(b.pod.Spec.NodeName)
 		}
 		if b.ready {
 			ss.Addresses = append(ss.Addresses, addr)
@@ -191,7 +192,7 @@ func epBuildSlices(svc *corev1.Service, pods []*corev1.Pod) []epSlice {
 			part := bs[chunk*epMaxPerSlice : min(len(bs), (chunk+1)*epMaxPerSlice)]
 			s := epSlice{name: epSliceName(svc.Name, k, chunk)}
 			for _, p := range part[0].ports {
-				s.ports = append(s.ports, discoveryv1.EndpointPort{Name: wlPtr(p.Name), Port: wlPtr(p.Port), Protocol: wlPtr(p.Protocol), AppProtocol: p.AppProtocol})
+				s.ports = append(s.ports, discoveryv1.EndpointPort{Name: ptr.To(p.Name), Port: ptr.To(p.Port), Protocol: ptr.To(p.Protocol), AppProtocol: p.AppProtocol})
 			}
 			for _, b := range part {
 				s.endpoints = append(s.endpoints, epEndpointOf(svc, b))
@@ -208,14 +209,14 @@ func epBuildSlices(svc *corev1.Service, pods []*corev1.Pod) []epSlice {
 func epEndpointOf(svc *corev1.Service, b epBackend) discoveryv1.Endpoint {
 	e := discoveryv1.Endpoint{
 		Addresses:  []string{b.pod.Status.PodIP},
-		Conditions: discoveryv1.EndpointConditions{Ready: wlPtr(b.ready), Serving: wlPtr(b.serving), Terminating: wlPtr(b.terminating)},
+		Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(b.ready), Serving: ptr.To(b.serving), Terminating: ptr.To(b.terminating)},
 		TargetRef:  epTargetRef(b.pod),
 	}
 	if h := epHostname(svc, b.pod); h != "" {
 		e.Hostname = &h
 	}
 	if b.pod.Spec.NodeName != "" {
-		e.NodeName = wlPtr(b.pod.Spec.NodeName)
+		e.NodeName = ptr.To(b.pod.Spec.NodeName)
 	}
 	return e
 }

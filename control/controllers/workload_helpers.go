@@ -231,8 +231,6 @@ func wlToleratedBy(ts []corev1.Toleration, taint corev1.Taint) (corev1.Toleratio
 	return corev1.Toleration{}, false
 }
 
-func wlPtr[T any](v T) *T { return &v }
-
 // wlPodFromTemplate builds a pod of an owner from its template (labels,
 // annotations and spec copied), named name or generated from generateName.
 func wlPodFromTemplate(t *corev1.PodTemplateSpec, ns, name, generateName string, ref metav1.OwnerReference) *corev1.Pod {
