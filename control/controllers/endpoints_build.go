@@ -29,6 +29,8 @@ const (
 	epHeadlessLabel = "service.kubernetes.io/headless"
 )
 
+var serviceGVK = corev1.SchemeGroupVersion.WithKind("Service")
+
 // epResolvePort returns the pod port a service port targets: a number as
 // is, a name through the pod's container port of that name and protocol.
 func epResolvePort(sp corev1.ServicePort, pod *corev1.Pod) (int32, bool) {
@@ -245,10 +247,9 @@ func epSliceObject(svc *corev1.Service, s epSlice) *discoveryv1.EndpointSlice {
 	lbls := epLabels(svc)
 	lbls[discoveryv1.LabelServiceName] = svc.Name
 	lbls[discoveryv1.LabelManagedBy] = epManagedBy
-	t := true
 	return &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: svc.Namespace, Labels: lbls,
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: svc.Name, UID: svc.UID, Controller: &t, BlockOwnerDeletion: &t}}},
+			OwnerReferences: []metav1.OwnerReference{*newControllerRef(svc, serviceGVK)}},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints:   s.endpoints,
 		Ports:       s.ports,

@@ -128,7 +128,7 @@ func revEnsure(ctx context.Context, c *client.Client, o revOwner, existing []*ap
 		}
 		rev := &appsv1.ControllerRevision{
 			ObjectMeta: metav1.ObjectMeta{Name: o.meta.GetName() + "-" + hash, Namespace: o.meta.GetNamespace(), Labels: lbls,
-				OwnerReferences: []metav1.OwnerReference{wlControllerRef(o.meta, o.gvk)}},
+				OwnerReferences: []metav1.OwnerReference{*newControllerRef(o.meta, o.gvk)}},
 			Data:     runtime.RawExtension{Raw: data},
 			Revision: max + 1,
 		}

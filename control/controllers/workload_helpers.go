@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -19,13 +18,6 @@ import (
 )
 
 // Helpers shared by the StatefulSet, DaemonSet and Job controllers.
-
-// wlControllerRef returns an owner's controller reference.
-func wlControllerRef(owner metav1.Object, gvk schema.GroupVersionKind) metav1.OwnerReference {
-	t := true
-	return metav1.OwnerReference{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind,
-		Name: owner.GetName(), UID: owner.GetUID(), Controller: &t, BlockOwnerDeletion: &t}
-}
 
 // wlOwnedPods returns the pods in the owner's namespace whose controller is
 // the owner (by UID).
