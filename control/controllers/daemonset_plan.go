@@ -150,7 +150,7 @@ func dsNodeOf(p *corev1.Pod) string {
 // scheduler honours when it binds the pod (as Kubernetes ≥ 1.12 does).
 func dsNewPod(ds *appsv1.DaemonSet, node, hash string) *corev1.Pod {
 	t := &ds.Spec.Template
-	p := wlPodFromTemplate(t, ds.Namespace, "", ds.Name+"-", *newControllerRef(ds, dsGVK))
+	p := podFromTemplate(t, ds, newControllerRef(ds, dsGVK))
 	p.Labels[appsv1.ControllerRevisionHashLabelKey] = hash
 	p.Labels[dsTemplateGenerationLabel] = strconv.FormatInt(ds.Generation, 10)
 	p.Spec.Tolerations = dsTolerations(&t.Spec)

@@ -381,9 +381,6 @@ func (dc *deployController) createNewRS(ctx context.Context, d *appsv1.Deploymen
 	tmpl := d.Spec.Template.DeepCopy()
 	hash := ComputeHash(tmpl, d.Status.CollisionCount)
 	tmpl.Labels = copyMap(tmpl.Labels)
-	if tmpl.Labels == nil {
-		tmpl.Labels = map[string]string{}
-	}
 	tmpl.Labels[appsv1.DefaultDeploymentUniqueLabelKey] = hash
 	sel := d.Spec.Selector.DeepCopy()
 	if sel.MatchLabels == nil {

@@ -352,7 +352,7 @@ func jobNewIndexes(job *batchv1.Job, active []*corev1.Pod, done map[int]bool, n 
 
 // jobNewPod builds a Job pod (index -1 for NonIndexed).
 func jobNewPod(job *batchv1.Job, index int) *corev1.Pod {
-	p := wlPodFromTemplate(&job.Spec.Template, job.Namespace, "", job.Name+"-", *newControllerRef(job, jobGVK))
+	p := podFromTemplate(&job.Spec.Template, job, newControllerRef(job, jobGVK))
 	if index < 0 {
 		return p
 	}

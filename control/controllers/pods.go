@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"maps"
 	"math"
 	"sort"
 	"strconv"
@@ -84,9 +85,11 @@ func nextAvailableIn(pods []*corev1.Pod, minReadySeconds int32, now time.Time) t
 // podKey is the "namespace/name" key of a pod.
 func podKey(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
 
-// podFromTemplate builds the pod a controller creates from its template:
-// generateName "<parent>-", the template's labels, annotations and
-// finalizers, and ref as the controller reference.
+// podFromTemplate builds the pod a controller creates from its template,
+// as Kubernetes's GetPodFromTemplate: generateName "<parent>-", the
+// template's labels, annotations (both always non-nil maps, for the
+// controller to add its own) and finalizers, and ref as the controller
+// reference.
 func podFromTemplate(t *corev1.PodTemplateSpec, parent metav1.Object, ref *metav1.OwnerReference) *corev1.Pod {
 	prefix := parent.GetName() + "-"
 	if len(validation.NameIsDNSSubdomain(prefix, true)) != 0 {
@@ -108,14 +111,10 @@ func podFromTemplate(t *corev1.PodTemplateSpec, parent metav1.Object, ref *metav
 	return p
 }
 
+// copyMap returns a copy of m, an empty map when m is nil.
 func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
 	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
+	maps.Copy(out, m)
 	return out
 }
 

@@ -75,7 +75,8 @@ func stsRevisionOf(p *corev1.Pod) string { return p.Labels[appsv1.ControllerRevi
 // stsNewPod builds the pod of an ordinal from a template.
 func stsNewPod(set *appsv1.StatefulSet, tmpl *corev1.PodTemplateSpec, rev string, ord int) *corev1.Pod {
 	name := fmt.Sprintf("%s-%d", set.Name, ord)
-	p := wlPodFromTemplate(tmpl, set.Namespace, name, "", *newControllerRef(set, stsGVK))
+	p := podFromTemplate(tmpl, set, newControllerRef(set, stsGVK))
+	p.GenerateName, p.Name = "", name
 	p.Labels[appsv1.StatefulSetPodNameLabel] = name
 	p.Labels[appsv1.PodIndexLabel] = strconv.Itoa(ord)
 	p.Labels[appsv1.ControllerRevisionHashLabelKey] = rev

@@ -223,23 +223,6 @@ func wlToleratedBy(ts []corev1.Toleration, taint corev1.Taint) (corev1.Toleratio
 	return corev1.Toleration{}, false
 }
 
-// wlPodFromTemplate builds a pod of an owner from its template (labels,
-// annotations and spec copied), named name or generated from generateName.
-func wlPodFromTemplate(t *corev1.PodTemplateSpec, ns, name, generateName string, ref metav1.OwnerReference) *corev1.Pod {
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, GenerateName: generateName, Namespace: ns, Labels: map[string]string{},
-			Annotations: map[string]string{}, OwnerReferences: []metav1.OwnerReference{ref}},
-		Spec: *t.Spec.DeepCopy(),
-	}
-	for k, v := range t.Labels {
-		p.Labels[k] = v
-	}
-	for k, v := range t.Annotations {
-		p.Annotations[k] = v
-	}
-	return p
-}
-
 // wlPodOps creates and deletes an owner's pods under expectations, with
 // Kubernetes's events (SuccessfulCreate "Created pod: x" and so on). It
 // goes on after a failure and returns the first one.
