@@ -114,7 +114,7 @@ func dsFits(spec *corev1.PodSpec, node *corev1.Node) (shouldRun, shouldContinue 
 		if taint.Effect == corev1.TaintEffectPreferNoSchedule {
 			continue
 		}
-		if _, ok := wlToleratedBy(tols, taint); ok {
+		if _, ok := tolerationOf(tols, taint); ok {
 			continue
 		}
 		shouldRun = false

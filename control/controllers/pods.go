@@ -118,6 +118,34 @@ func copyMap(m map[string]string) map[string]string {
 	return out
 }
 
+// tolerates is Kubernetes's Toleration.ToleratesTaint (without the
+// feature-gated Lt and Gt operators).
+func tolerates(t corev1.Toleration, taint corev1.Taint) bool {
+	if t.Effect != "" && t.Effect != taint.Effect {
+		return false
+	}
+	if t.Key != "" && t.Key != taint.Key {
+		return false
+	}
+	switch t.Operator {
+	case corev1.TolerationOpExists:
+		return true
+	case "", corev1.TolerationOpEqual:
+		return t.Value == taint.Value
+	}
+	return false
+}
+
+// tolerationOf returns the first toleration of ts that tolerates taint.
+func tolerationOf(ts []corev1.Toleration, taint corev1.Taint) (corev1.Toleration, bool) {
+	for _, t := range ts {
+		if tolerates(t, taint) {
+			return t, true
+		}
+	}
+	return corev1.Toleration{}, false
+}
+
 // podsToDelete picks n pods of pods to remove on scale-down, in
 // Kubernetes's order of preference (ActivePodsWithRanks with
 // LogarithmicScaleDown): unscheduled before scheduled, Pending before

@@ -196,33 +196,6 @@ func wlObservePods(q *Queue, kind string, exp *podOpExpectations) cache.Resource
 	}
 }
 
-// wlTolerates is Kubernetes's Toleration.ToleratesTaint.
-func wlTolerates(t corev1.Toleration, taint corev1.Taint) bool {
-	if t.Effect != "" && t.Effect != taint.Effect {
-		return false
-	}
-	if t.Key != "" && t.Key != taint.Key {
-		return false
-	}
-	switch t.Operator {
-	case corev1.TolerationOpExists:
-		return true
-	case "", corev1.TolerationOpEqual:
-		return t.Value == taint.Value
-	}
-	return false
-}
-
-// wlToleratedBy returns the first toleration that tolerates taint.
-func wlToleratedBy(ts []corev1.Toleration, taint corev1.Taint) (corev1.Toleration, bool) {
-	for _, t := range ts {
-		if wlTolerates(t, taint) {
-			return t, true
-		}
-	}
-	return corev1.Toleration{}, false
-}
-
 // wlPodOps creates and deletes an owner's pods under expectations, with
 // Kubernetes's events (SuccessfulCreate "Created pod: x" and so on). It
 // goes on after a failure and returns the first one.
