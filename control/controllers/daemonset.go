@@ -35,6 +35,8 @@ func setupDaemonSet(m *Manager) func(ctx context.Context) {
 		nodes: m.Informers.For(&corev1.Node{}),
 		revs:  m.Informers.For(&appsv1.ControllerRevision{}),
 	}
+	ensureIndexers(c.pods, IndexController)
+	ensureIndexers(c.revs, IndexController)
 	q := NewQueue("daemonset", m.Clock, m.Log, c.sync)
 	c.sets.AddEventHandler(q.Handler())
 	c.pods.AddEventHandler(wlObservePods(q, "DaemonSet", c.exp))
@@ -74,7 +76,7 @@ func (c *dsController) sync(ctx context.Context, key string) error {
 	for _, o := range c.nodes.GetStore().List() {
 		nodes = append(nodes, o.(*corev1.Node))
 	}
-	pods := wlOwnedPods(c.pods, ds.Namespace, ds.UID)
+	pods := controlledBy[*corev1.Pod](c.pods, ds.Namespace, ds.UID)
 	plan := dsPlanFor(ds, nodes, pods, hash, c.m.Clock.Now())
 	satisfied := c.exp.Satisfied(key)
 	if satisfied {
@@ -124,7 +126,7 @@ func (c *dsController) revision(ctx context.Context, ds *appsv1.DaemonSet) (stri
 	}
 	hash := rev.Labels[appsv1.ControllerRevisionHashLabelKey]
 	live := map[string]bool{rev.Name: true}
-	for _, p := range wlOwnedPods(c.pods, ds.Namespace, ds.UID) {
+	for _, p := range controlledBy[*corev1.Pod](c.pods, ds.Namespace, ds.UID) {
 		live[ds.Name+"-"+p.Labels[appsv1.ControllerRevisionHashLabelKey]] = true
 	}
 	limit := int32(10)

@@ -138,7 +138,7 @@ func (dc *deployController) sync(ctx context.Context, key string) error {
 		}
 		return nil
 	}
-	candidates := byIndex[*appsv1.ReplicaSet](dc.rsInf, IndexController, string(d.UID))
+	candidates := controlledBy[*appsv1.ReplicaSet](dc.rsInf, d.Namespace, d.UID)
 	candidates = append(candidates, byIndex[*appsv1.ReplicaSet](dc.rsInf, IndexOrphan, d.Namespace)...)
 	rsList, err := claim(ctx, newRefManager(dc.m.Client, d, sel), candidates)
 	if err != nil {
@@ -229,7 +229,7 @@ func (dc *deployController) oldPodsRunning(newRS *appsv1.ReplicaSet, old []*apps
 		return true
 	}
 	for _, rs := range old {
-		for _, p := range byIndex[*corev1.Pod](dc.podInf, IndexController, string(rs.UID)) {
+		for _, p := range controlledBy[*corev1.Pod](dc.podInf, rs.Namespace, rs.UID) {
 			if !IsPodTerminal(p) {
 				return true
 			}

@@ -29,6 +29,7 @@ func setupJob(m *Manager) func(ctx context.Context) {
 		jobs: m.Informers.For(&batchv1.Job{}),
 		pods: m.Informers.For(&corev1.Pod{}),
 	}
+	ensureIndexers(c.pods, IndexController)
 	q := NewQueue("job", m.Clock, m.Log, c.sync)
 	c.jobs.AddEventHandler(q.Handler())
 	c.pods.AddEventHandler(wlObservePods(q, "Job", c.exp))
@@ -50,7 +51,7 @@ func (c *jobController) sync(ctx context.Context, key string) error {
 		// covers expectations that lapse.
 		return RequeueAfter(c.exp.timeout)
 	}
-	plan := jobPlanFor(job, wlOwnedPods(c.pods, job.Namespace, job.UID), c.m.Clock.Now())
+	plan := jobPlanFor(job, controlledBy[*corev1.Pod](c.pods, job.Namespace, job.UID), c.m.Clock.Now())
 	err := c.act(ctx, key, job, plan)
 	if !equality.Semantic.DeepEqual(plan.status, job.Status) {
 		up := job.DeepCopy()

@@ -178,7 +178,7 @@ func (rc *rsController) sync(ctx context.Context, key string) error {
 // candidatePods returns the active pods the ReplicaSet owns or might
 // adopt.
 func (rc *rsController) candidatePods(rs *appsv1.ReplicaSet) []*corev1.Pod {
-	owned := byIndex[*corev1.Pod](rc.podInf, IndexController, string(rs.UID))
+	owned := controlledBy[*corev1.Pod](rc.podInf, rs.Namespace, rs.UID)
 	owned = append(owned, byIndex[*corev1.Pod](rc.podInf, IndexOrphan, rs.Namespace)...)
 	out := owned[:0]
 	for _, p := range owned {
@@ -197,8 +197,8 @@ func (rc *rsController) relatedPods(rs *appsv1.ReplicaSet, own []*corev1.Pod) []
 		return own
 	}
 	var out []*corev1.Pod
-	for _, sib := range byIndex[*appsv1.ReplicaSet](rc.rsInf, IndexController, string(ref.UID)) {
-		out = append(out, byIndex[*corev1.Pod](rc.podInf, IndexController, string(sib.UID))...)
+	for _, sib := range controlledBy[*appsv1.ReplicaSet](rc.rsInf, rs.Namespace, ref.UID) {
+		out = append(out, controlledBy[*corev1.Pod](rc.podInf, sib.Namespace, sib.UID)...)
 	}
 	return out
 }

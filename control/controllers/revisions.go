@@ -63,14 +63,7 @@ func revSameData(a, b []byte) bool {
 
 // revOwned returns the revisions controlled by uid in ns, oldest first.
 func revOwned(inf cache.SharedIndexInformer, ns string, uid types.UID) []*appsv1.ControllerRevision {
-	objs, _ := inf.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
-	var out []*appsv1.ControllerRevision
-	for _, o := range objs {
-		r := o.(*appsv1.ControllerRevision)
-		if ref := metav1.GetControllerOf(r); ref != nil && ref.UID == uid {
-			out = append(out, r)
-		}
-	}
+	out := controlledBy[*appsv1.ControllerRevision](inf, ns, uid)
 	revSort(out)
 	return out
 }

@@ -31,6 +31,8 @@ func setupStatefulSet(m *Manager) func(ctx context.Context) {
 		pods: m.Informers.For(&corev1.Pod{}),
 		revs: m.Informers.For(&appsv1.ControllerRevision{}),
 	}
+	ensureIndexers(c.pods, IndexController)
+	ensureIndexers(c.revs, IndexController)
 	q := NewQueue("statefulset", m.Clock, m.Log, c.sync)
 	c.sets.AddEventHandler(q.Handler())
 	c.pods.AddEventHandler(wlEnqueueOwner(q, "StatefulSet"))
@@ -50,7 +52,7 @@ func (c *stsController) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	pods := wlOwnedPods(c.pods, set.Namespace, set.UID)
+	pods := controlledBy[*corev1.Pod](c.pods, set.Namespace, set.UID)
 	now := c.m.Clock.Now()
 	plan := stsPlanFor(set, pods, revs, now)
 	for _, p := range plan.create {

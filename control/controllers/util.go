@@ -104,6 +104,18 @@ func byIndex[T any](inf cache.SharedIndexInformer, index, value string) []T {
 	return out
 }
 
+// controlledBy returns the cached objects in namespace ns whose controller
+// is uid (by the IndexController index, which the caller ensures).
+func controlledBy[T metav1.Object](inf cache.SharedIndexInformer, ns string, uid types.UID) []T {
+	var out []T
+	for _, o := range byIndex[T](inf, IndexController, string(uid)) {
+		if o.GetNamespace() == ns {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // fromCache returns the cached object ns/name of an informer, or false.
 func fromCache[T any](inf cache.SharedIndexInformer, ns, name string) (T, bool) {
 	var zero T

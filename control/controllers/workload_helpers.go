@@ -19,20 +19,6 @@ import (
 
 // Helpers shared by the StatefulSet, DaemonSet and Job controllers.
 
-// wlOwnedPods returns the pods in the owner's namespace whose controller is
-// the owner (by UID).
-func wlOwnedPods(inf cache.SharedIndexInformer, ns string, uid types.UID) []*corev1.Pod {
-	objs, _ := inf.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
-	var out []*corev1.Pod
-	for _, o := range objs {
-		p := o.(*corev1.Pod)
-		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == uid {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // wlEnqueueOwner returns an informer handler that enqueues the controller
 // (of kind) of each pod event on q.
 func wlEnqueueOwner(q *Queue, kind string) cache.ResourceEventHandler {
