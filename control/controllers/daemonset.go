@@ -24,12 +24,12 @@ type dsController struct {
 	nodes cache.SharedIndexInformer
 	revs  cache.SharedIndexInformer
 	rec   *Recorder
-	exp   *podOpExpectations
+	exp   *Expectations
 }
 
 func setupDaemonSet(m *Manager) func(ctx context.Context) {
 	c := &dsController{
-		m: m, rec: m.Recorder("daemonset-controller"), exp: newPodOpExpectations(m.Clock),
+		m: m, rec: m.Recorder("daemonset-controller"), exp: newExpectations(m.Clock, workloadExpectationsTimeout),
 		sets:  m.Informers.For(&appsv1.DaemonSet{}),
 		pods:  m.Informers.For(&corev1.Pod{}),
 		nodes: m.Informers.For(&corev1.Node{}),
@@ -95,7 +95,7 @@ func (c *dsController) sync(ctx context.Context, key string) error {
 	case plan.recheck > 0:
 		return RequeueAfter(plan.recheck)
 	case !satisfied:
-		return RequeueAfter(c.exp.timeout) // in case the expectations lapse
+		return RequeueAfter(c.exp.Timeout()) // in case the expectations lapse
 	}
 	return nil
 }

@@ -20,12 +20,12 @@ type jobController struct {
 	jobs cache.SharedIndexInformer
 	pods cache.SharedIndexInformer
 	rec  *Recorder
-	exp  *podOpExpectations
+	exp  *Expectations
 }
 
 func setupJob(m *Manager) func(ctx context.Context) {
 	c := &jobController{
-		m: m, rec: m.Recorder("job-controller"), exp: newPodOpExpectations(m.Clock),
+		m: m, rec: m.Recorder("job-controller"), exp: newExpectations(m.Clock, workloadExpectationsTimeout),
 		jobs: m.Informers.For(&batchv1.Job{}),
 		pods: m.Informers.For(&corev1.Pod{}),
 	}
@@ -49,7 +49,7 @@ func (c *jobController) sync(ctx context.Context, key string) error {
 	if !c.exp.Satisfied(key) {
 		// The pod events we wait for bring the Job back; the requeue only
 		// covers expectations that lapse.
-		return RequeueAfter(c.exp.timeout)
+		return RequeueAfter(c.exp.Timeout())
 	}
 	plan := jobPlanFor(job, controlledBy[*corev1.Pod](c.pods, job.Namespace, job.UID), c.m.Clock.Now())
 	err := c.act(ctx, key, job, plan)

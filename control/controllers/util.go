@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
-	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/dump"
 
 	"github.com/minicluster/mini/control/client"
@@ -338,88 +335,4 @@ func ComputeHash(template *corev1.PodTemplateSpec, collisionCount *int32) string
 func namespaceTerminating(err error) bool {
 	return apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) ||
 		(apierrors.IsForbidden(err) && strings.Contains(err.Error(), "because it is being terminated"))
-}
-
-// ExpectationsTimeout is how long unobserved expectations hold a controller
-// back before it acts again regardless (as Kubernetes, 5 minutes).
-const ExpectationsTimeout = 5 * time.Minute
-
-// Expectations remember, per controller key, the creations and deletions a
-// controller has asked for and not yet seen in its informers, so that a
-// sync in between does not act twice on stale caches (Kubernetes's
-// UIDTrackingControllerExpectations). Deletions are tracked by object key so
-// that seeing the same deletion twice (graceful delete, then removal)
-// counts once.
-type Expectations struct {
-	clk clock.PassiveClock
-	mu  sync.Mutex
-	m   map[string]*expectation
-}
-
-type expectation struct {
-	adds int
-	dels map[string]bool
-	at   time.Time
-}
-
-// NewExpectations returns empty expectations timed by clk.
-func NewExpectations(clk clock.PassiveClock) *Expectations {
-	return &Expectations{clk: clk, m: map[string]*expectation{}}
-}
-
-// Satisfied reports whether the controller of key may act: nothing is
-// pending, or what is pending is older than ExpectationsTimeout.
-func (e *Expectations) Satisfied(key string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	x, ok := e.m[key]
-	if !ok {
-		return true
-	}
-	return (x.adds <= 0 && len(x.dels) == 0) || e.clk.Since(x.at) > ExpectationsTimeout
-}
-
-// ExpectCreations records that n creations are in flight for key.
-func (e *Expectations) ExpectCreations(key string, n int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.m[key] = &expectation{adds: n, dels: map[string]bool{}, at: e.clk.Now()}
-}
-
-// ExpectDeletions records that the objects with keys objKeys are being
-// deleted for key.
-func (e *Expectations) ExpectDeletions(key string, objKeys []string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	x := &expectation{dels: map[string]bool{}, at: e.clk.Now()}
-	for _, k := range objKeys {
-		x.dels[k] = true
-	}
-	e.m[key] = x
-}
-
-// CreationObserved lowers the pending creations of key by one (also used
-// for a creation that failed and will never be observed).
-func (e *Expectations) CreationObserved(key string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if x, ok := e.m[key]; ok && x.adds > 0 {
-		x.adds--
-	}
-}
-
-// DeletionObserved marks the deletion of objKey for key as seen.
-func (e *Expectations) DeletionObserved(key, objKey string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if x, ok := e.m[key]; ok {
-		delete(x.dels, objKey)
-	}
-}
-
-// Forget drops everything recorded for key (its controller is gone).
-func (e *Expectations) Forget(key string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	delete(e.m, key)
 }
