@@ -1,0 +1,152 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/minicluster/mini/control/client"
+)
+
+// Owner references: the controller reference a controller puts on what it
+// creates, adoption and release of objects by selector, and release of
+// dependents by the garbage collector.
+
+// newControllerRef returns the ownerReference a controller puts on what it
+// creates: controller=true and blockOwnerDeletion=true.
+func newControllerRef(owner metav1.Object, gvk schema.GroupVersionKind) *metav1.OwnerReference {
+	t := true
+	return &metav1.OwnerReference{
+		APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: owner.GetName(), UID: owner.GetUID(),
+		Controller: &t, BlockOwnerDeletion: &t,
+	}
+}
+
+// ownedObject is a typed API object with metadata.
+type ownedObject interface {
+	metav1.Object
+	runtime.Object
+}
+
+// refManager adopts and releases objects for one controller, as Kubernetes's
+// ControllerRefManager does: orphans that match the selector are adopted
+// (once a fresh read confirms the controller still exists and is not being
+// deleted), owned objects that stop matching are released.
+type refManager struct {
+	c        *client.Client
+	owner    ownedObject
+	gvk      schema.GroupVersionKind
+	selector labels.Selector
+	checked  bool
+	adoptErr error
+}
+
+func newRefManager(c *client.Client, owner ownedObject, selector labels.Selector) *refManager {
+	return &refManager{c: c, owner: owner, gvk: gvkOf(owner), selector: selector}
+}
+
+// canAdopt reads the owner afresh (once) and refuses adoption when it is
+// gone, replaced, or being deleted.
+func (m *refManager) canAdopt(ctx context.Context) error {
+	if m.checked {
+		return m.adoptErr
+	}
+	m.checked = true
+	fresh := m.owner.DeepCopyObject()
+	if err := m.c.Get(ctx, m.owner.GetNamespace(), m.owner.GetName(), fresh); err != nil {
+		m.adoptErr = fmt.Errorf("checking %s %s before adoption: %w", m.gvk.Kind, keyOf(m.owner), err)
+		return m.adoptErr
+	}
+	fm := fresh.(metav1.Object)
+	switch {
+	case fm.GetUID() != m.owner.GetUID():
+		m.adoptErr = fmt.Errorf("original %s %s is gone: got uid %s, wanted %s", m.gvk.Kind, keyOf(m.owner), fm.GetUID(), m.owner.GetUID())
+	case fm.GetDeletionTimestamp() != nil:
+		m.adoptErr = fmt.Errorf("%s %s has just been deleted at %s", m.gvk.Kind, keyOf(m.owner), fm.GetDeletionTimestamp())
+	}
+	return m.adoptErr
+}
+
+// claim returns the objects of objs this controller owns after adopting
+// matching orphans and releasing owned objects that no longer match.
+// Adopted objects are returned as updated by the server; cached objects are
+// never modified.
+func claim[T ownedObject](ctx context.Context, m *refManager, objs []T) ([]T, error) {
+	var out []T
+	var errs []error
+	deleting := m.owner.GetDeletionTimestamp() != nil
+	for _, o := range objs {
+		ref := metav1.GetControllerOfNoCopy(o)
+		matches := m.selector.Matches(labels.Set(o.GetLabels()))
+		switch {
+		case ref != nil && ref.UID != m.owner.GetUID():
+			// another controller's
+		case ref != nil && matches:
+			out = append(out, o)
+		case ref != nil:
+			if deleting {
+				continue
+			}
+			if err := releaseRef(ctx, m.c, o, m.owner.GetUID()); err != nil {
+				errs = append(errs, err)
+			}
+		case deleting || !matches || o.GetDeletionTimestamp() != nil || o.GetNamespace() != m.owner.GetNamespace():
+			// orphan we may not adopt
+		default:
+			if err := m.canAdopt(ctx); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			adopted, err := adopt(ctx, m, o)
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			out = append(out, adopted)
+		}
+	}
+	if len(errs) > 0 {
+		return out, fmt.Errorf("claiming objects for %s %s: %w", m.gvk.Kind, keyOf(m.owner), joinErrors(errs))
+	}
+	return out, nil
+}
+
+// adopt adds the controller reference to o with a strategic merge patch
+// guarded by o's UID.
+func adopt[T ownedObject](ctx context.Context, m *refManager, o T) (T, error) {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+		"ownerReferences": []*metav1.OwnerReference{newControllerRef(m.owner, m.gvk)},
+		"uid":             o.GetUID(),
+	}})
+	out := o.DeepCopyObject().(T)
+	err := m.c.Patch(ctx, out, o.GetNamespace(), o.GetName(), types.StrategicMergePatchType, patch, "")
+	return out, err
+}
+
+// releaseRef removes the ownerReference to owner from o with a strategic
+// merge patch guarded by o's UID. An object already gone, or one the server
+// refuses to change, is not an error.
+func releaseRef(ctx context.Context, c *client.Client, o ownedObject, owner types.UID) error {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+		"ownerReferences": []map[string]any{{"$patch": "delete", "uid": owner}},
+		"uid":             o.GetUID(),
+	}})
+	err := c.Patch(ctx, o.DeepCopyObject(), o.GetNamespace(), o.GetName(), types.StrategicMergePatchType, patch, "")
+	if apierrors.IsNotFound(err) || apierrors.IsInvalid(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("releasing %s from %s: %w", keyOf(o), owner, err)
+	}
+	return nil
+}
