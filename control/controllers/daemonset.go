@@ -39,7 +39,7 @@ func setupDaemonSet(m *Manager) func(ctx context.Context) {
 	ensureIndexers(c.revs, IndexController)
 	q := NewQueue("daemonset", m.Clock, m.Log, c.sync)
 	c.sets.AddEventHandler(q.Handler())
-	c.pods.AddEventHandler(wlObservePods(q, "DaemonSet", c.exp))
+	c.pods.AddEventHandler(podOwnerEvents(q, "DaemonSet", c.exp))
 	all := func() {
 		for _, o := range c.sets.GetStore().List() {
 			q.Enqueue(o)

@@ -32,7 +32,7 @@ func setupJob(m *Manager) func(ctx context.Context) {
 	ensureIndexers(c.pods, IndexController)
 	q := NewQueue("job", m.Clock, m.Log, c.sync)
 	c.jobs.AddEventHandler(q.Handler())
-	c.pods.AddEventHandler(wlObservePods(q, "Job", c.exp))
+	c.pods.AddEventHandler(podOwnerEvents(q, "Job", c.exp))
 	return func(ctx context.Context) { q.Run(ctx, m.Opts.Workers) }
 }
 

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/minicluster/mini/control/client"
 )
@@ -149,4 +151,56 @@ func releaseRef(ctx context.Context, c *client.Client, o ownedObject, owner type
 		return fmt.Errorf("releasing %s from %s: %w", keyOf(o), owner, err)
 	}
 	return nil
+}
+
+// podOwnerEvents returns pod handlers that enqueue on q the controller (of
+// kind) of each pod, and its former controller when a pod changes hands.
+// With exp they also settle that controller's expectations: a pod seen
+// appearing is a creation observed, a pod marked for deletion or gone a
+// deletion observed. (The ReplicaSet controller, which also adopts, has
+// its own handlers.)
+func podOwnerEvents(q *Queue, kind string, exp *Expectations) cache.ResourceEventHandler {
+	ownerOf := func(obj any) (string, *corev1.Pod) {
+		p, ok := tombstoned(obj).(*corev1.Pod)
+		if !ok {
+			return "", nil
+		}
+		if ref := metav1.GetControllerOfNoCopy(p); ref != nil && ref.Kind == kind {
+			return p.Namespace + "/" + ref.Name, p
+		}
+		return "", p
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if key, p := ownerOf(obj); key != "" {
+				if exp != nil {
+					if p.DeletionTimestamp != nil {
+						exp.DeletionObserved(key, podKey(p))
+					}
+					exp.CreationObserved(key)
+				}
+				q.Add(key)
+			}
+		},
+		UpdateFunc: func(old, cur any) {
+			key, p := ownerOf(cur)
+			if key != "" {
+				if exp != nil && p.DeletionTimestamp != nil {
+					exp.DeletionObserved(key, podKey(p))
+				}
+				q.Add(key)
+			}
+			if oldKey, _ := ownerOf(old); oldKey != "" && oldKey != key {
+				q.Add(oldKey)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if key, p := ownerOf(obj); key != "" {
+				if exp != nil {
+					exp.DeletionObserved(key, podKey(p))
+				}
+				q.Add(key)
+			}
+		},
+	}
 }

@@ -35,7 +35,7 @@ func setupStatefulSet(m *Manager) func(ctx context.Context) {
 	ensureIndexers(c.revs, IndexController)
 	q := NewQueue("statefulset", m.Clock, m.Log, c.sync)
 	c.sets.AddEventHandler(q.Handler())
-	c.pods.AddEventHandler(wlEnqueueOwner(q, "StatefulSet"))
+	c.pods.AddEventHandler(podOwnerEvents(q, "StatefulSet", nil))
 	return func(ctx context.Context) { q.Run(ctx, m.Opts.Workers) }
 }
 
