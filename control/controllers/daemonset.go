@@ -25,6 +25,7 @@ type dsController struct {
 	revs  cache.SharedIndexInformer
 	rec   *Recorder
 	exp   *Expectations
+	ctl   podControl
 }
 
 func setupDaemonSet(m *Manager) func(ctx context.Context) {
@@ -37,6 +38,7 @@ func setupDaemonSet(m *Manager) func(ctx context.Context) {
 	}
 	ensureIndexers(c.pods, IndexController)
 	ensureIndexers(c.revs, IndexController)
+	c.ctl = podControl{c: m.Client, rec: c.rec, exp: c.exp}
 	q := NewQueue("daemonset", m.Clock, m.Log, c.sync)
 	c.sets.AddEventHandler(q.Handler())
 	c.pods.AddEventHandler(podOwnerEvents(q, "DaemonSet", c.exp))
@@ -105,7 +107,7 @@ func (c *dsController) act(ctx context.Context, key string, ds *appsv1.DaemonSet
 	for _, node := range plan.create {
 		creates = append(creates, dsNewPod(ds, node, hash))
 	}
-	return wlPodOps(ctx, c.m.Client, c.rec, c.exp, key, ds, creates, plan.delete)
+	return c.ctl.apply(ctx, key, ds, creates, plan.delete)
 }
 
 // revision makes sure the revision of the template exists, prunes old ones

@@ -21,6 +21,7 @@ type jobController struct {
 	pods cache.SharedIndexInformer
 	rec  *Recorder
 	exp  *Expectations
+	ctl  podControl
 }
 
 func setupJob(m *Manager) func(ctx context.Context) {
@@ -30,6 +31,7 @@ func setupJob(m *Manager) func(ctx context.Context) {
 		pods: m.Informers.For(&corev1.Pod{}),
 	}
 	ensureIndexers(c.pods, IndexController)
+	c.ctl = podControl{c: m.Client, rec: c.rec, exp: c.exp}
 	q := NewQueue("job", m.Clock, m.Log, c.sync)
 	c.jobs.AddEventHandler(q.Handler())
 	c.pods.AddEventHandler(podOwnerEvents(q, "Job", c.exp))
@@ -77,5 +79,5 @@ func (c *jobController) act(ctx context.Context, key string, job *batchv1.Job, p
 	for _, idx := range plan.create {
 		creates = append(creates, jobNewPod(job, idx))
 	}
-	return wlPodOps(ctx, c.m.Client, c.rec, c.exp, key, job, creates, plan.delete)
+	return c.ctl.apply(ctx, key, job, creates, plan.delete)
 }
