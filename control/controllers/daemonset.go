@@ -61,12 +61,11 @@ func setupDaemonSet(m *Manager) func(ctx context.Context) {
 }
 
 func (c *dsController) sync(ctx context.Context, key string) error {
-	obj, ok, _ := c.sets.GetIndexer().GetByKey(key)
+	ds, ok := fromCacheKey[*appsv1.DaemonSet](c.sets, key)
 	if !ok {
 		c.exp.Forget(key)
 		return nil
 	}
-	ds := obj.(*appsv1.DaemonSet)
 	if ds.DeletionTimestamp != nil {
 		return nil
 	}

@@ -117,11 +117,7 @@ func (dc *deployController) podDeleted(o any) {
 
 // sync reconciles one Deployment.
 func (dc *deployController) sync(ctx context.Context, key string) error {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return nil
-	}
-	cached, ok := fromCache[*appsv1.Deployment](dc.dInf, ns, name)
+	cached, ok := fromCacheKey[*appsv1.Deployment](dc.dInf, key)
 	if !ok {
 		return nil
 	}

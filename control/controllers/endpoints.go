@@ -43,19 +43,13 @@ func newEPWatch(m *Manager, q *Queue, own cache.SharedIndexInformer, serviceOf f
 			}
 		},
 		DeleteFunc: func(obj any) {
-			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = t.Obj
-			}
-			if p, ok := obj.(*corev1.Pod); ok {
+			if p, ok := tombstoned(obj).(*corev1.Pod); ok {
 				w.enqueueFor(q, p)
 			}
 		},
 	})
 	requeue := func(obj any) {
-		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = t.Obj
-		}
-		if key := serviceOf(obj); key != "" {
+		if key := serviceOf(tombstoned(obj)); key != "" {
 			q.Add(key)
 		}
 	}
@@ -86,11 +80,7 @@ func (w epWatch) enqueueFor(q *Queue, p *corev1.Pod) {
 // service returns the service of key when it has a selector (services
 // without one have their endpoints managed by someone else).
 func (w epWatch) service(key string) (*corev1.Service, bool) {
-	obj, ok, _ := w.svcs.GetIndexer().GetByKey(key)
-	if !ok {
-		return nil, false
-	}
-	return obj.(*corev1.Service), true
+	return fromCacheKey[*corev1.Service](w.svcs, key)
 }
 
 // selected returns the pods a service selects.
@@ -130,7 +120,7 @@ func (c *epController) sync(ctx context.Context, key string) error {
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)
 	svc, ok := c.w.service(key)
 	if !ok {
-		if _, exists, _ := c.eps.GetIndexer().GetByKey(key); exists {
+		if _, exists := fromCacheKey[*corev1.Endpoints](c.eps, key); exists {
 			err := c.m.Client.Delete(ctx, &corev1.Endpoints{}, ns, name, nil)
 			if err != nil && !apierrors.IsNotFound(err) {
 				return fmt.Errorf("delete endpoints: %w", err)
@@ -145,7 +135,7 @@ func (c *epController) sync(ctx context.Context, key string) error {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: epLabels(svc)},
 		Subsets:    epBuildSubsets(svc, c.w.selected(svc)),
 	}
-	obj, exists, _ := c.eps.GetIndexer().GetByKey(key)
+	cur, exists := fromCacheKey[*corev1.Endpoints](c.eps, key)
 	if !exists {
 		err := c.m.Client.Create(ctx, want)
 		if apierrors.IsAlreadyExists(err) {
@@ -156,7 +146,6 @@ func (c *epController) sync(ctx context.Context, key string) error {
 		}
 		return nil
 	}
-	cur := obj.(*corev1.Endpoints)
 	if equality.Semantic.DeepEqual(cur.Subsets, want.Subsets) && equality.Semantic.DeepEqual(cur.Labels, want.Labels) {
 		return nil
 	}

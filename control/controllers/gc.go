@@ -157,8 +157,7 @@ func (gc *garbageCollector) sync(ctx context.Context, key string) error {
 	if !ok || k == nil {
 		return nil
 	}
-	ns, name, _ := cache.SplitMetaNamespaceKey(rest)
-	obj, found := fromCache[ownedObject](k.inf, ns, name)
+	obj, found := fromCacheKey[ownedObject](k.inf, rest)
 	if !found {
 		return nil
 	}

@@ -39,12 +39,11 @@ func setupJob(m *Manager) func(ctx context.Context) {
 }
 
 func (c *jobController) sync(ctx context.Context, key string) error {
-	obj, ok, _ := c.jobs.GetIndexer().GetByKey(key)
+	job, ok := fromCacheKey[*batchv1.Job](c.jobs, key)
 	if !ok {
 		c.exp.Forget(key)
 		return nil
 	}
-	job := obj.(*batchv1.Job)
 	if job.DeletionTimestamp != nil {
 		return nil
 	}

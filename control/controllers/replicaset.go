@@ -140,11 +140,7 @@ func (rc *rsController) deletePod(p *corev1.Pod) {
 
 // sync reconciles one ReplicaSet.
 func (rc *rsController) sync(ctx context.Context, key string) error {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return nil
-	}
-	rs, ok := fromCache[*appsv1.ReplicaSet](rc.rsInf, ns, name)
+	rs, ok := fromCacheKey[*appsv1.ReplicaSet](rc.rsInf, key)
 	if !ok {
 		rc.exp.Forget(key)
 		return nil

@@ -40,11 +40,10 @@ func setupStatefulSet(m *Manager) func(ctx context.Context) {
 }
 
 func (c *stsController) sync(ctx context.Context, key string) error {
-	obj, ok, _ := c.sets.GetIndexer().GetByKey(key)
+	set, ok := fromCacheKey[*appsv1.StatefulSet](c.sets, key)
 	if !ok {
 		return nil
 	}
-	set := obj.(*appsv1.StatefulSet)
 	if set.DeletionTimestamp != nil {
 		return nil
 	}

@@ -31,6 +31,8 @@ const (
 	IndexOrphan = "orphan-namespace"
 	// IndexOwner indexes objects by the UIDs of all their owners.
 	IndexOwner = "owner-uid"
+	// IndexNodeName indexes pods by the node they are bound to.
+	IndexNodeName = "node-name"
 )
 
 // indexFuncs are the index functions behind the index names above.
@@ -63,6 +65,12 @@ var indexFuncs = cache.Indexers{
 			out = append(out, string(r.UID))
 		}
 		return out, nil
+	},
+	IndexNodeName: func(obj any) ([]string, error) {
+		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
+			return []string{p.Spec.NodeName}, nil
+		}
+		return nil, nil
 	},
 }
 
@@ -113,13 +121,18 @@ func controlledBy[T metav1.Object](inf cache.SharedIndexInformer, ns string, uid
 
 // fromCache returns the cached object ns/name of an informer, or false.
 func fromCache[T any](inf cache.SharedIndexInformer, ns, name string) (T, bool) {
-	var zero T
-	key := name
 	if ns != "" {
-		key = ns + "/" + name
+		name = ns + "/" + name
 	}
+	return fromCacheKey[T](inf, name)
+}
+
+// fromCacheKey returns the cached object of an informer with the queue key
+// key ("namespace/name" or "name"), or false.
+func fromCacheKey[T any](inf cache.SharedIndexInformer, key string) (T, bool) {
 	obj, ok, _ := inf.GetIndexer().GetByKey(key)
 	if !ok {
+		var zero T
 		return zero, false
 	}
 	t, ok := obj.(T)
