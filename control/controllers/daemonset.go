@@ -112,16 +112,8 @@ func (c *dsController) act(ctx context.Context, key string, ds *appsv1.DaemonSet
 // revision makes sure the revision of the template exists, prunes old ones
 // and returns the template's hash (the pods' controller-revision-hash).
 func (c *dsController) revision(ctx context.Context, ds *appsv1.DaemonSet) (string, error) {
-	data, err := revPatch(&ds.Spec.Template)
-	if err != nil {
-		return "", err
-	}
-	var collisions int32
-	if ds.Status.CollisionCount != nil {
-		collisions = *ds.Status.CollisionCount
-	}
 	owned := revOwned(c.revs, ds.Namespace, ds.UID)
-	rev, err := revEnsure(ctx, c.m.Client, revOwner{meta: ds, gvk: dsGVK, labels: ds.Spec.Template.Labels, collisions: &collisions}, owned, data)
+	rev, err := revEnsure(ctx, c.m.Client, revOwner{meta: ds, gvk: dsGVK, template: &ds.Spec.Template, collisions: ds.Status.CollisionCount}, owned)
 	if err != nil {
 		return "", err
 	}
@@ -130,9 +122,5 @@ func (c *dsController) revision(ctx context.Context, ds *appsv1.DaemonSet) (stri
 	for _, p := range controlledBy[*corev1.Pod](c.pods, ds.Namespace, ds.UID) {
 		live[ds.Name+"-"+p.Labels[appsv1.ControllerRevisionHashLabelKey]] = true
 	}
-	limit := int32(10)
-	if ds.Spec.RevisionHistoryLimit != nil {
-		limit = *ds.Spec.RevisionHistoryLimit
-	}
-	return hash, revPrune(ctx, c.m.Client, owned, live, limit)
+	return hash, revPrune(ctx, c.m.Client, owned, live, ds.Spec.RevisionHistoryLimit)
 }

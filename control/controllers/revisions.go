@@ -81,14 +81,18 @@ func revSort(rs []*appsv1.ControllerRevision) {
 type revOwner struct {
 	meta       metav1.Object
 	gvk        schema.GroupVersionKind
-	labels     map[string]string // the owner's template labels, copied onto revisions
-	collisions *int32
+	template   *corev1.PodTemplateSpec // its labels are copied onto revisions
+	collisions *int32                  // the owner's status.collisionCount (read only)
 }
 
-// revEnsure returns the revision holding data among existing (oldest
-// first), creating it or renumbering it to be the newest when it is not
-// already the newest.
-func revEnsure(ctx context.Context, c *client.Client, o revOwner, existing []*appsv1.ControllerRevision, data []byte) (*appsv1.ControllerRevision, error) {
+// revEnsure returns the revision of the owner's template among existing
+// (oldest first), creating it or renumbering it to be the newest when it is
+// not already the newest.
+func revEnsure(ctx context.Context, c *client.Client, o revOwner, existing []*appsv1.ControllerRevision) (*appsv1.ControllerRevision, error) {
+	data, err := revPatch(o.template)
+	if err != nil {
+		return nil, err
+	}
 	var max int64
 	for _, r := range existing {
 		if r.Revision > max {
@@ -109,6 +113,12 @@ func revEnsure(ctx context.Context, c *client.Client, o revOwner, existing []*ap
 		}
 		return up, nil
 	}
+	return revCreate(ctx, c, o, data, max+1)
+}
+
+// revCreate creates the revision number of data, named by its hash and
+// stepping past hash collisions.
+func revCreate(ctx context.Context, c *client.Client, o revOwner, data []byte, number int64) (*appsv1.ControllerRevision, error) {
 	var collisions int32
 	if o.collisions != nil {
 		collisions = *o.collisions
@@ -116,14 +126,14 @@ func revEnsure(ctx context.Context, c *client.Client, o revOwner, existing []*ap
 	for attempt := 0; attempt < 8; attempt++ {
 		hash := revHash(data, collisions)
 		lbls := map[string]string{appsv1.ControllerRevisionHashLabelKey: hash}
-		for k, v := range o.labels {
+		for k, v := range o.template.Labels {
 			lbls[k] = v
 		}
 		rev := &appsv1.ControllerRevision{
 			ObjectMeta: metav1.ObjectMeta{Name: o.meta.GetName() + "-" + hash, Namespace: o.meta.GetNamespace(), Labels: lbls,
 				OwnerReferences: []metav1.OwnerReference{*newControllerRef(o.meta, o.gvk)}},
 			Data:     runtime.RawExtension{Raw: data},
-			Revision: max + 1,
+			Revision: number,
 		}
 		err := c.Create(ctx, rev)
 		if err == nil {
@@ -140,16 +150,17 @@ func revEnsure(ctx context.Context, c *client.Client, o revOwner, existing []*ap
 			return cur, nil // made by an earlier pass our cache has not seen yet
 		}
 		collisions++
-		if o.collisions != nil {
-			*o.collisions = collisions
-		}
 	}
 	return nil, fmt.Errorf("could not name a revision of %s: too many hash collisions", o.meta.GetName())
 }
 
-// revPrune deletes the oldest revisions beyond limit that no live pod
-// uses and that are not in keep.
-func revPrune(ctx context.Context, c *client.Client, revs []*appsv1.ControllerRevision, live map[string]bool, limit int32) error {
+// revPrune deletes the oldest revisions that are not live beyond the
+// owner's revisionHistoryLimit (10 when unset).
+func revPrune(ctx context.Context, c *client.Client, revs []*appsv1.ControllerRevision, live map[string]bool, historyLimit *int32) error {
+	limit := int32(10)
+	if historyLimit != nil {
+		limit = *historyLimit
+	}
 	var dead []*appsv1.ControllerRevision
 	for _, r := range revs {
 		if !live[r.Name] {

@@ -95,16 +95,8 @@ func (c *stsController) sync(ctx context.Context, key string) error {
 // revisions makes sure the revision of the set's template exists and
 // returns it with the current revision.
 func (c *stsController) revisions(ctx context.Context, set *appsv1.StatefulSet) (stsRevs, error) {
-	data, err := revPatch(&set.Spec.Template)
-	if err != nil {
-		return stsRevs{}, err
-	}
-	var collisions int32
-	if set.Status.CollisionCount != nil {
-		collisions = *set.Status.CollisionCount
-	}
 	owned := revOwned(c.revs, set.Namespace, set.UID)
-	upd, err := revEnsure(ctx, c.m.Client, revOwner{meta: set, gvk: stsGVK, labels: set.Spec.Template.Labels, collisions: &collisions}, owned, data)
+	upd, err := revEnsure(ctx, c.m.Client, revOwner{meta: set, gvk: stsGVK, template: &set.Spec.Template, collisions: set.Status.CollisionCount}, owned)
 	if err != nil {
 		return stsRevs{}, err
 	}
@@ -127,9 +119,5 @@ func (c *stsController) pruneRevisions(ctx context.Context, set *appsv1.Stateful
 	for _, p := range pods {
 		live[stsRevisionOf(p)] = true
 	}
-	limit := int32(10)
-	if set.Spec.RevisionHistoryLimit != nil {
-		limit = *set.Spec.RevisionHistoryLimit
-	}
-	return revPrune(ctx, c.m.Client, revOwned(c.revs, set.Namespace, set.UID), live, limit)
+	return revPrune(ctx, c.m.Client, revOwned(c.revs, set.Namespace, set.UID), live, set.Spec.RevisionHistoryLimit)
 }
