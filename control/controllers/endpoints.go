@@ -27,7 +27,13 @@ type epWatch struct {
 	svcs, pods cache.SharedIndexInformer
 }
 
-func newEPWatch(m *Manager, q *Queue, own cache.SharedIndexInformer, serviceOf func(obj any) string) epWatch {
+// newEPWatch wires the queue (named name, reconciling service keys) of an
+// endpoints controller whose own objects are in the informer own, where
+// serviceOf gives an object's service key ("" for objects of others). It
+// returns the watch and the function that runs the queue.
+func newEPWatch(m *Manager, name string, reconcile func(ctx context.Context, key string) error, own cache.SharedIndexInformer,
+	serviceOf func(obj any) string) (epWatch, func(ctx context.Context)) {
+	q := NewQueue(name, m.Clock, m.Log, reconcile)
 	w := epWatch{svcs: m.Informers.For(&corev1.Service{}), pods: m.Informers.For(&corev1.Pod{})}
 	w.svcs.AddEventHandler(q.Handler())
 	w.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -57,7 +63,7 @@ func newEPWatch(m *Manager, q *Queue, own cache.SharedIndexInformer, serviceOf f
 		UpdateFunc: func(_, cur any) { requeue(cur) },
 		DeleteFunc: requeue,
 	})
-	return w
+	return w, func(ctx context.Context) { q.Run(ctx, m.Opts.Workers) }
 }
 
 // epPodChanged reports whether a pod update can change any endpoint.
@@ -67,18 +73,17 @@ func epPodChanged(o, n *corev1.Pod) bool {
 		o.Spec.Hostname != n.Spec.Hostname || o.Spec.Subdomain != n.Spec.Subdomain || !reflect.DeepEqual(o.Labels, n.Labels)
 }
 
+// enqueueFor enqueues the services that select pod p.
 func (w epWatch) enqueueFor(q *Queue, p *corev1.Pod) {
-	objs, _ := w.svcs.GetIndexer().ByIndex(cache.NamespaceIndex, p.Namespace)
-	for _, o := range objs {
-		svc := o.(*corev1.Service)
+	for _, svc := range byIndex[*corev1.Service](w.svcs, cache.NamespaceIndex, p.Namespace) {
 		if svc.Spec.Selector != nil && labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(p.Labels)) {
-			q.Add(svc.Namespace + "/" + svc.Name)
+			q.Add(keyOf(svc))
 		}
 	}
 }
 
-// service returns the service of key when it has a selector (services
-// without one have their endpoints managed by someone else).
+// service returns the cached service of key. (Services without a selector
+// have their endpoints managed by someone else: the callers skip them.)
 func (w epWatch) service(key string) (*corev1.Service, bool) {
 	return fromCacheKey[*corev1.Service](w.svcs, key)
 }
@@ -86,10 +91,9 @@ func (w epWatch) service(key string) (*corev1.Service, bool) {
 // selected returns the pods a service selects.
 func (w epWatch) selected(svc *corev1.Service) []*corev1.Pod {
 	sel := labels.SelectorFromSet(svc.Spec.Selector)
-	objs, _ := w.pods.GetIndexer().ByIndex(cache.NamespaceIndex, svc.Namespace)
 	var out []*corev1.Pod
-	for _, o := range objs {
-		if p := o.(*corev1.Pod); sel.Matches(labels.Set(p.Labels)) {
+	for _, p := range byIndex[*corev1.Pod](w.pods, cache.NamespaceIndex, svc.Namespace) {
+		if sel.Matches(labels.Set(p.Labels)) {
 			out = append(out, p)
 		}
 	}
@@ -105,15 +109,17 @@ type epController struct {
 
 func setupEndpoints(m *Manager) func(ctx context.Context) {
 	c := &epController{m: m, eps: m.Informers.For(&corev1.Endpoints{})}
-	q := NewQueue("endpoints", m.Clock, m.Log, c.sync)
-	c.w = newEPWatch(m, q, c.eps, func(obj any) string {
-		e, ok := obj.(*corev1.Endpoints)
-		if !ok {
-			return ""
-		}
-		return e.Namespace + "/" + e.Name
-	})
-	return func(ctx context.Context) { q.Run(ctx, m.Opts.Workers) }
+	var run func(ctx context.Context)
+	c.w, run = newEPWatch(m, "endpoints", c.sync, c.eps, endpointsService)
+	return run
+}
+
+// endpointsService returns the service key of an Endpoints object: its own.
+func endpointsService(obj any) string {
+	if e, ok := obj.(*corev1.Endpoints); ok {
+		return keyOf(e)
+	}
+	return ""
 }
 
 func (c *epController) sync(ctx context.Context, key string) error {
@@ -167,23 +173,25 @@ type epSliceController struct {
 
 func setupEndpointSlices(m *Manager) func(ctx context.Context) {
 	c := &epSliceController{m: m, slices: m.Informers.For(&discoveryv1.EndpointSlice{})}
-	q := NewQueue("endpointslice", m.Clock, m.Log, c.sync)
-	c.w = newEPWatch(m, q, c.slices, func(obj any) string {
-		s, ok := obj.(*discoveryv1.EndpointSlice)
-		if !ok || s.Labels[discoveryv1.LabelManagedBy] != epManagedBy || s.Labels[discoveryv1.LabelServiceName] == "" {
-			return ""
-		}
-		return s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName]
-	})
-	return func(ctx context.Context) { q.Run(ctx, m.Opts.Workers) }
+	var run func(ctx context.Context)
+	c.w, run = newEPWatch(m, "endpointslice", c.sync, c.slices, sliceService)
+	return run
+}
+
+// sliceService returns the service key of an EndpointSlice this controller
+// manages, "" for others.
+func sliceService(obj any) string {
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok || s.Labels[discoveryv1.LabelManagedBy] != epManagedBy || s.Labels[discoveryv1.LabelServiceName] == "" {
+		return ""
+	}
+	return s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName]
 }
 
 // owned returns the slices this controller manages for a service.
 func (c *epSliceController) owned(ns, name string) map[string]*discoveryv1.EndpointSlice {
-	objs, _ := c.slices.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
 	out := map[string]*discoveryv1.EndpointSlice{}
-	for _, o := range objs {
-		s := o.(*discoveryv1.EndpointSlice)
+	for _, s := range byIndex[*discoveryv1.EndpointSlice](c.slices, cache.NamespaceIndex, ns) {
 		if s.Labels[discoveryv1.LabelServiceName] == name && s.Labels[discoveryv1.LabelManagedBy] == epManagedBy {
 			out[s.Name] = s
 		}
