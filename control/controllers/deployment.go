@@ -187,14 +187,7 @@ func (dc *deployController) rolloutRolling(ctx context.Context, d *appsv1.Deploy
 	if err != nil {
 		return err
 	}
-	plan := planRolling(d, newRS, old)
-	if err := dc.apply(ctx, d, plan, &newRS, old); err != nil {
-		return err
-	}
-	if len(plan) == 0 && deploymentComplete(d, &d.Status) {
-		dc.prune(ctx, d, old)
-	}
-	return dc.syncRollout(ctx, d, withNew(old, newRS), newRS)
+	return dc.rollout(ctx, d, planRolling(d, newRS, old), newRS, old)
 }
 
 func (dc *deployController) rolloutRecreate(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) error {
@@ -209,6 +202,12 @@ func (dc *deployController) rolloutRecreate(ctx context.Context, d *appsv1.Deplo
 		}
 		plan, _ = planRecreate(d, newRS, old, false)
 	}
+	return dc.rollout(ctx, d, plan, newRS, old)
+}
+
+// rollout carries out one step of a rollout, prunes the old ReplicaSets
+// once it is complete, and writes the rollout's status.
+func (dc *deployController) rollout(ctx context.Context, d *appsv1.Deployment, plan []resize, newRS *appsv1.ReplicaSet, old []*appsv1.ReplicaSet) error {
 	if err := dc.apply(ctx, d, plan, &newRS, old); err != nil {
 		return err
 	}
