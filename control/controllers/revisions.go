@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 
 	"github.com/minicluster/mini/control/client"
 )
@@ -119,10 +120,7 @@ func revEnsure(ctx context.Context, c *client.Client, o revOwner, existing []*ap
 // revCreate creates the revision number of data, named by its hash and
 // stepping past hash collisions.
 func revCreate(ctx context.Context, c *client.Client, o revOwner, data []byte, number int64) (*appsv1.ControllerRevision, error) {
-	var collisions int32
-	if o.collisions != nil {
-		collisions = *o.collisions
-	}
+	collisions := ptr.Deref(o.collisions, 0)
 	for attempt := 0; attempt < 8; attempt++ {
 		hash := revHash(data, collisions)
 		lbls := map[string]string{appsv1.ControllerRevisionHashLabelKey: hash}
@@ -157,10 +155,7 @@ func revCreate(ctx context.Context, c *client.Client, o revOwner, data []byte, n
 // revPrune deletes the oldest revisions that are not live beyond the
 // owner's revisionHistoryLimit (10 when unset).
 func revPrune(ctx context.Context, c *client.Client, revs []*appsv1.ControllerRevision, live map[string]bool, historyLimit *int32) error {
-	limit := int32(10)
-	if historyLimit != nil {
-		limit = *historyLimit
-	}
+	limit := ptr.Deref(historyLimit, 10)
 	var dead []*appsv1.ControllerRevision
 	for _, r := range revs {
 		if !live[r.Name] {

@@ -50,12 +50,7 @@ func stsStart(set *appsv1.StatefulSet) int {
 	return 0
 }
 
-func stsReplicas(set *appsv1.StatefulSet) int {
-	if set.Spec.Replicas == nil {
-		return 1
-	}
-	return int(*set.Spec.Replicas)
-}
+func stsReplicas(set *appsv1.StatefulSet) int { return int(replicasOf(set.Spec.Replicas)) }
 
 func stsPartition(set *appsv1.StatefulSet) int {
 	ru := set.Spec.UpdateStrategy.RollingUpdate
