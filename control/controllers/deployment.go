@@ -58,16 +58,10 @@ func setupDeployment(m *Manager) func(ctx context.Context) {
 }
 
 // enqueueOwner enqueues the Deployment a controller reference names.
-func (dc *deployController) enqueueOwner(ns string, ref *metav1.OwnerReference) *appsv1.Deployment {
-	if ref == nil || ref.Kind != "Deployment" {
-		return nil
+func (dc *deployController) enqueueOwner(ns string, ref *metav1.OwnerReference) {
+	if d, ok := cachedController[*appsv1.Deployment](dc.dInf, "Deployment", ns, ref); ok {
+		dc.q.Add(keyOf(d))
 	}
-	d, ok := fromCache[*appsv1.Deployment](dc.dInf, ns, ref.Name)
-	if !ok || d.UID != ref.UID {
-		return nil
-	}
-	dc.q.Add(keyOf(d))
-	return d
 }
 
 // rsChanged enqueues the Deployments concerned by a ReplicaSet change:
@@ -97,20 +91,12 @@ func (dc *deployController) podDeleted(o any) {
 	if !ok {
 		return
 	}
-	ref := metav1.GetControllerOfNoCopy(p)
-	if ref == nil || ref.Kind != "ReplicaSet" {
+	rs, ok := cachedController[*appsv1.ReplicaSet](dc.rsInf, "ReplicaSet", p.Namespace, metav1.GetControllerOfNoCopy(p))
+	if !ok {
 		return
 	}
-	rs, ok := fromCache[*appsv1.ReplicaSet](dc.rsInf, p.Namespace, ref.Name)
-	if !ok || rs.UID != ref.UID {
-		return
-	}
-	dref := metav1.GetControllerOfNoCopy(rs)
-	if dref == nil || dref.Kind != "Deployment" {
-		return
-	}
-	if d, ok := fromCache[*appsv1.Deployment](dc.dInf, p.Namespace, dref.Name); ok && d.UID == dref.UID &&
-		d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+	d, ok := cachedController[*appsv1.Deployment](dc.dInf, "Deployment", p.Namespace, metav1.GetControllerOfNoCopy(rs))
+	if ok && d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
 		dc.q.Add(keyOf(d))
 	}
 }

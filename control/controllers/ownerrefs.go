@@ -153,6 +153,21 @@ func releaseRef(ctx context.Context, c *client.Client, o ownedObject, owner type
 	return nil
 }
 
+// cachedController returns the cached object of kind that a controller
+// reference names in namespace ns, if it is still the one with the
+// reference's UID (not one deleted and recreated under the same name).
+func cachedController[T metav1.Object](inf cache.SharedIndexInformer, kind, ns string, ref *metav1.OwnerReference) (T, bool) {
+	var zero T
+	if ref == nil || ref.Kind != kind {
+		return zero, false
+	}
+	o, ok := fromCache[T](inf, ns, ref.Name)
+	if !ok || o.GetUID() != ref.UID {
+		return zero, false
+	}
+	return o, true
+}
+
 // podOwnerEvents returns pod handlers that enqueue on q the controller (of
 // kind) of each pod, and its former controller when a pod changes hands.
 // With exp they also settle that controller's expectations: a pod seen

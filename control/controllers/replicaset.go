@@ -65,13 +65,7 @@ func setupReplicaSet(m *Manager) func(ctx context.Context) {
 
 // ownerRS resolves a controller reference to a cached ReplicaSet.
 func (rc *rsController) ownerRS(ns string, ref *metav1.OwnerReference) *appsv1.ReplicaSet {
-	if ref == nil || ref.Kind != "ReplicaSet" {
-		return nil
-	}
-	rs, ok := fromCache[*appsv1.ReplicaSet](rc.rsInf, ns, ref.Name)
-	if !ok || rs.UID != ref.UID {
-		return nil
-	}
+	rs, _ := cachedController[*appsv1.ReplicaSet](rc.rsInf, "ReplicaSet", ns, ref)
 	return rs
 }
 
