@@ -232,10 +232,7 @@ func epSliceName(svc, portsKey string, chunk int) string {
 // epLabels are the labels of a service's Endpoints and slices: the
 // service's own, plus the headless marker.
 func epLabels(svc *corev1.Service) map[string]string {
-	out := map[string]string{}
-	for k, v := range svc.Labels {
-		out[k] = v
-	}
+	out := copyMap(svc.Labels)
 	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
 		out[epHeadlessLabel] = ""
 	}
