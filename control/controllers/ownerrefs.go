@@ -18,8 +18,9 @@ import (
 )
 
 // Owner references: the controller reference a controller puts on what it
-// creates, adoption and release of objects by selector, and release of
-// dependents by the garbage collector.
+// creates, an owner's objects and an object's owner in the informer caches,
+// adoption and release of objects by selector, release of dependents by the
+// garbage collector, and the pod events that wake a pod's controller.
 
 // newControllerRef returns the ownerReference a controller puts on what it
 // creates: controller=true and blockOwnerDeletion=true.
@@ -151,6 +152,18 @@ func releaseRef(ctx context.Context, c *client.Client, o ownedObject, owner type
 		return fmt.Errorf("releasing %s from %s: %w", keyOf(o), owner, err)
 	}
 	return nil
+}
+
+// controlledBy returns the cached objects in namespace ns whose controller
+// is uid (by the IndexController index, which the caller ensures).
+func controlledBy[T metav1.Object](inf cache.SharedIndexInformer, ns string, uid types.UID) []T {
+	var out []T
+	for _, o := range byIndex[T](inf, IndexController, string(uid)) {
+		if o.GetNamespace() == ns {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // cachedController returns the cached object of kind that a controller

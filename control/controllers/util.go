@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/dump"
@@ -102,18 +101,6 @@ func byIndex[T any](inf cache.SharedIndexInformer, index, value string) []T {
 	for _, o := range objs {
 		if t, ok := o.(T); ok {
 			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// controlledBy returns the cached objects in namespace ns whose controller
-// is uid (by the IndexController index, which the caller ensures).
-func controlledBy[T metav1.Object](inf cache.SharedIndexInformer, ns string, uid types.UID) []T {
-	var out []T
-	for _, o := range byIndex[T](inf, IndexController, string(uid)) {
-		if o.GetNamespace() == ns {
-			out = append(out, o)
 		}
 	}
 	return out
