@@ -24,20 +24,24 @@ type dsController struct {
 	nodes cache.SharedIndexInformer
 	revs  cache.SharedIndexInformer
 	rec   *Recorder
-	exp   *podOpExpectations
+	exp   *Expectations
+	ctl   podControl
 }
 
 func setupDaemonSet(m *Manager) func(ctx context.Context) {
 	c := &dsController{
-		m: m, rec: m.Recorder("daemonset-controller"), exp: newPodOpExpectations(m.Clock),
+		m: m, rec: m.Recorder("daemonset-controller"), exp: newExpectations(m.Clock, workloadExpectationsTimeout),
 		sets:  m.Informers.For(&appsv1.DaemonSet{}),
 		pods:  m.Informers.For(&corev1.Pod{}),
 		nodes: m.Informers.For(&corev1.Node{}),
 		revs:  m.Informers.For(&appsv1.ControllerRevision{}),
 	}
+	ensureIndexers(c.pods, IndexController)
+	ensureIndexers(c.revs, IndexController)
+	c.ctl = podControl{c: m.Client, rec: c.rec, exp: c.exp}
 	q := NewQueue("daemonset", m.Clock, m.Log, c.sync)
 	c.sets.AddEventHandler(q.Handler())
-	c.pods.AddEventHandler(wlObservePods(q, "DaemonSet", c.exp))
+	c.pods.AddEventHandler(podOwnerEvents(q, "DaemonSet", c.exp))
 	all := func() {
 		for _, o := range c.sets.GetStore().List() {
 			q.Enqueue(o)
@@ -57,12 +61,11 @@ func setupDaemonSet(m *Manager) func(ctx context.Context) {
 }
 
 func (c *dsController) sync(ctx context.Context, key string) error {
-	obj, ok, _ := c.sets.GetIndexer().GetByKey(key)
+	ds, ok := fromCacheKey[*appsv1.DaemonSet](c.sets, key)
 	if !ok {
 		c.exp.Forget(key)
 		return nil
 	}
-	ds := obj.(*appsv1.DaemonSet)
 	if ds.DeletionTimestamp != nil {
 		return nil
 	}
@@ -74,7 +77,7 @@ func (c *dsController) sync(ctx context.Context, key string) error {
 	for _, o := range c.nodes.GetStore().List() {
 		nodes = append(nodes, o.(*corev1.Node))
 	}
-	pods := wlOwnedPods(c.pods, ds.Namespace, ds.UID)
+	pods := controlledBy[*corev1.Pod](c.pods, ds.Namespace, ds.UID)
 	plan := dsPlanFor(ds, nodes, pods, hash, c.m.Clock.Now())
 	satisfied := c.exp.Satisfied(key)
 	if satisfied {
@@ -93,7 +96,7 @@ func (c *dsController) sync(ctx context.Context, key string) error {
 	case plan.recheck > 0:
 		return RequeueAfter(plan.recheck)
 	case !satisfied:
-		return RequeueAfter(c.exp.timeout) // in case the expectations lapse
+		return RequeueAfter(c.exp.Timeout()) // in case the expectations lapse
 	}
 	return nil
 }
@@ -103,33 +106,21 @@ func (c *dsController) act(ctx context.Context, key string, ds *appsv1.DaemonSet
 	for _, node := range plan.create {
 		creates = append(creates, dsNewPod(ds, node, hash))
 	}
-	return wlPodOps(ctx, c.m.Client, c.rec, c.exp, key, ds, creates, plan.delete)
+	return c.ctl.apply(ctx, key, ds, creates, plan.delete)
 }
 
 // revision makes sure the revision of the template exists, prunes old ones
 // and returns the template's hash (the pods' controller-revision-hash).
 func (c *dsController) revision(ctx context.Context, ds *appsv1.DaemonSet) (string, error) {
-	data, err := revPatch(&ds.Spec.Template)
-	if err != nil {
-		return "", err
-	}
-	var collisions int32
-	if ds.Status.CollisionCount != nil {
-		collisions = *ds.Status.CollisionCount
-	}
 	owned := revOwned(c.revs, ds.Namespace, ds.UID)
-	rev, err := revEnsure(ctx, c.m.Client, revOwner{meta: ds, gvk: dsGVK, labels: ds.Spec.Template.Labels, collisions: &collisions}, owned, data)
+	rev, err := revEnsure(ctx, c.m.Client, revOwner{meta: ds, gvk: dsGVK, template: &ds.Spec.Template, collisions: ds.Status.CollisionCount}, owned)
 	if err != nil {
 		return "", err
 	}
 	hash := rev.Labels[appsv1.ControllerRevisionHashLabelKey]
 	live := map[string]bool{rev.Name: true}
-	for _, p := range wlOwnedPods(c.pods, ds.Namespace, ds.UID) {
+	for _, p := range controlledBy[*corev1.Pod](c.pods, ds.Namespace, ds.UID) {
 		live[ds.Name+"-"+p.Labels[appsv1.ControllerRevisionHashLabelKey]] = true
 	}
-	limit := int32(10)
-	if ds.Spec.RevisionHistoryLimit != nil {
-		limit = *ds.Spec.RevisionHistoryLimit
-	}
-	return hash, revPrune(ctx, c.m.Client, owned, live, limit)
+	return hash, revPrune(ctx, c.m.Client, owned, live, ds.Spec.RevisionHistoryLimit)
 }

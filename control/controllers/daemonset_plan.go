@@ -114,7 +114,7 @@ func dsFits(spec *corev1.PodSpec, node *corev1.Node) (shouldRun, shouldContinue 
 		if taint.Effect == corev1.TaintEffectPreferNoSchedule {
 			continue
 		}
-		if _, ok := wlToleratedBy(tols, taint); ok {
+		if _, ok := tolerationOf(tols, taint); ok {
 			continue
 		}
 		shouldRun = false
@@ -150,7 +150,7 @@ func dsNodeOf(p *corev1.Pod) string {
 // scheduler honours when it binds the pod (as Kubernetes ≥ 1.12 does).
 func dsNewPod(ds *appsv1.DaemonSet, node, hash string) *corev1.Pod {
 	t := &ds.Spec.Template
-	p := wlPodFromTemplate(t, ds.Namespace, "", ds.Name+"-", wlControllerRef(ds, dsGVK))
+	p := podFromTemplate(t, ds, newControllerRef(ds, dsGVK))
 	p.Labels[appsv1.ControllerRevisionHashLabelKey] = hash
 	p.Labels[dsTemplateGenerationLabel] = strconv.FormatInt(ds.Generation, 10)
 	p.Spec.Tolerations = dsTolerations(&t.Spec)
@@ -263,15 +263,15 @@ func dsCount(st *appsv1.DaemonSetStatus, live []*corev1.Pod, hash string, minRea
 	if p.Labels[appsv1.ControllerRevisionHashLabelKey] == hash {
 		st.UpdatedNumberScheduled++
 	}
-	if !wlPodReady(p) {
+	if !IsPodReady(p) {
 		return 0
 	}
 	st.NumberReady++
-	if wlPodAvailable(p, minReady, now) {
+	if IsPodAvailable(p, minReady, now) {
 		st.NumberAvailable++
 		return 0
 	}
-	return wlPodReadySince(p).Add(time.Duration(minReady) * time.Second).Sub(now)
+	return availableIn(p, minReady, now)
 }
 
 // dsRollingDeletes picks the old pods to replace now: every old pod that is
@@ -309,14 +309,14 @@ func dsRollingDeletes(ds *appsv1.DaemonSet, nodes []*corev1.Node, byNode map[str
 			} else {
 				oldPod = p
 			}
-			available = available || wlPodAvailable(p, ds.Spec.MinReadySeconds, now)
+			available = available || IsPodAvailable(p, ds.Spec.MinReadySeconds, now)
 		}
 		if !available {
 			unavailable++
 		}
 		switch {
 		case oldPod == nil || newPod != nil:
-		case !wlPodAvailable(oldPod, ds.Spec.MinReadySeconds, now):
+		case !IsPodAvailable(oldPod, ds.Spec.MinReadySeconds, now):
 			out = append(out, oldPod)
 		default:
 			candidates = append(candidates, oldPod)

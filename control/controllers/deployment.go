@@ -58,16 +58,10 @@ func setupDeployment(m *Manager) func(ctx context.Context) {
 }
 
 // enqueueOwner enqueues the Deployment a controller reference names.
-func (dc *deployController) enqueueOwner(ns string, ref *metav1.OwnerReference) *appsv1.Deployment {
-	if ref == nil || ref.Kind != "Deployment" {
-		return nil
+func (dc *deployController) enqueueOwner(ns string, ref *metav1.OwnerReference) {
+	if d, ok := cachedController[*appsv1.Deployment](dc.dInf, "Deployment", ns, ref); ok {
+		dc.q.Add(keyOf(d))
 	}
-	d, ok := fromCache[*appsv1.Deployment](dc.dInf, ns, ref.Name)
-	if !ok || d.UID != ref.UID {
-		return nil
-	}
-	dc.q.Add(keyOf(d))
-	return d
 }
 
 // rsChanged enqueues the Deployments concerned by a ReplicaSet change:
@@ -97,31 +91,19 @@ func (dc *deployController) podDeleted(o any) {
 	if !ok {
 		return
 	}
-	ref := metav1.GetControllerOfNoCopy(p)
-	if ref == nil || ref.Kind != "ReplicaSet" {
+	rs, ok := cachedController[*appsv1.ReplicaSet](dc.rsInf, "ReplicaSet", p.Namespace, metav1.GetControllerOfNoCopy(p))
+	if !ok {
 		return
 	}
-	rs, ok := fromCache[*appsv1.ReplicaSet](dc.rsInf, p.Namespace, ref.Name)
-	if !ok || rs.UID != ref.UID {
-		return
-	}
-	dref := metav1.GetControllerOfNoCopy(rs)
-	if dref == nil || dref.Kind != "Deployment" {
-		return
-	}
-	if d, ok := fromCache[*appsv1.Deployment](dc.dInf, p.Namespace, dref.Name); ok && d.UID == dref.UID &&
-		d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+	d, ok := cachedController[*appsv1.Deployment](dc.dInf, "Deployment", p.Namespace, metav1.GetControllerOfNoCopy(rs))
+	if ok && d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
 		dc.q.Add(keyOf(d))
 	}
 }
 
 // sync reconciles one Deployment.
 func (dc *deployController) sync(ctx context.Context, key string) error {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return nil
-	}
-	cached, ok := fromCache[*appsv1.Deployment](dc.dInf, ns, name)
+	cached, ok := fromCacheKey[*appsv1.Deployment](dc.dInf, key)
 	if !ok {
 		return nil
 	}
@@ -138,7 +120,7 @@ func (dc *deployController) sync(ctx context.Context, key string) error {
 		}
 		return nil
 	}
-	candidates := byIndex[*appsv1.ReplicaSet](dc.rsInf, IndexController, string(d.UID))
+	candidates := controlledBy[*appsv1.ReplicaSet](dc.rsInf, d.Namespace, d.UID)
 	candidates = append(candidates, byIndex[*appsv1.ReplicaSet](dc.rsInf, IndexOrphan, d.Namespace)...)
 	rsList, err := claim(ctx, newRefManager(dc.m.Client, d, sel), candidates)
 	if err != nil {
@@ -191,14 +173,7 @@ func (dc *deployController) rolloutRolling(ctx context.Context, d *appsv1.Deploy
 	if err != nil {
 		return err
 	}
-	plan := planRolling(d, newRS, old)
-	if err := dc.apply(ctx, d, plan, &newRS, old); err != nil {
-		return err
-	}
-	if len(plan) == 0 && deploymentComplete(d, &d.Status) {
-		dc.prune(ctx, d, old)
-	}
-	return dc.syncRollout(ctx, d, withNew(old, newRS), newRS)
+	return dc.rollout(ctx, d, planRolling(d, newRS, old), newRS, old)
 }
 
 func (dc *deployController) rolloutRecreate(ctx context.Context, d *appsv1.Deployment, rsList []*appsv1.ReplicaSet) error {
@@ -213,6 +188,12 @@ func (dc *deployController) rolloutRecreate(ctx context.Context, d *appsv1.Deplo
 		}
 		plan, _ = planRecreate(d, newRS, old, false)
 	}
+	return dc.rollout(ctx, d, plan, newRS, old)
+}
+
+// rollout carries out one step of a rollout, prunes the old ReplicaSets
+// once it is complete, and writes the rollout's status.
+func (dc *deployController) rollout(ctx context.Context, d *appsv1.Deployment, plan []resize, newRS *appsv1.ReplicaSet, old []*appsv1.ReplicaSet) error {
 	if err := dc.apply(ctx, d, plan, &newRS, old); err != nil {
 		return err
 	}
@@ -229,8 +210,8 @@ func (dc *deployController) oldPodsRunning(newRS *appsv1.ReplicaSet, old []*apps
 		return true
 	}
 	for _, rs := range old {
-		for _, p := range byIndex[*corev1.Pod](dc.podInf, IndexController, string(rs.UID)) {
-			if p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded {
+		for _, p := range controlledBy[*corev1.Pod](dc.podInf, rs.Namespace, rs.UID) {
+			if !IsPodTerminal(p) {
 				return true
 			}
 		}
@@ -381,9 +362,6 @@ func (dc *deployController) createNewRS(ctx context.Context, d *appsv1.Deploymen
 	tmpl := d.Spec.Template.DeepCopy()
 	hash := ComputeHash(tmpl, d.Status.CollisionCount)
 	tmpl.Labels = copyMap(tmpl.Labels)
-	if tmpl.Labels == nil {
-		tmpl.Labels = map[string]string{}
-	}
 	tmpl.Labels[appsv1.DefaultDeploymentUniqueLabelKey] = hash
 	sel := d.Spec.Selector.DeepCopy()
 	if sel.MatchLabels == nil {

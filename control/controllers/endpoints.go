@@ -27,7 +27,13 @@ type epWatch struct {
 	svcs, pods cache.SharedIndexInformer
 }
 
-func newEPWatch(m *Manager, q *Queue, own cache.SharedIndexInformer, serviceOf func(obj any) string) epWatch {
+// newEPWatch wires the queue (named name, reconciling service keys) of an
+// endpoints controller whose own objects are in the informer own, where
+// serviceOf gives an object's service key ("" for objects of others). It
+// returns the watch and the function that runs the queue.
+func newEPWatch(m *Manager, name string, reconcile func(ctx context.Context, key string) error, own cache.SharedIndexInformer,
+	serviceOf func(obj any) string) (epWatch, func(ctx context.Context)) {
+	q := NewQueue(name, m.Clock, m.Log, reconcile)
 	w := epWatch{svcs: m.Informers.For(&corev1.Service{}), pods: m.Informers.For(&corev1.Pod{})}
 	w.svcs.AddEventHandler(q.Handler())
 	w.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -43,19 +49,13 @@ func newEPWatch(m *Manager, q *Queue, own cache.SharedIndexInformer, serviceOf f
 			}
 		},
 		DeleteFunc: func(obj any) {
-			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = t.Obj
-			}
-			if p, ok := obj.(*corev1.Pod); ok {
+			if p, ok := tombstoned(obj).(*corev1.Pod); ok {
 				w.enqueueFor(q, p)
 			}
 		},
 	})
 	requeue := func(obj any) {
-		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = t.Obj
-		}
-		if key := serviceOf(obj); key != "" {
+		if key := serviceOf(tombstoned(obj)); key != "" {
 			q.Add(key)
 		}
 	}
@@ -63,43 +63,37 @@ func newEPWatch(m *Manager, q *Queue, own cache.SharedIndexInformer, serviceOf f
 		UpdateFunc: func(_, cur any) { requeue(cur) },
 		DeleteFunc: requeue,
 	})
-	return w
+	return w, func(ctx context.Context) { q.Run(ctx, m.Opts.Workers) }
 }
 
 // epPodChanged reports whether a pod update can change any endpoint.
 func epPodChanged(o, n *corev1.Pod) bool {
-	return o.Status.PodIP != n.Status.PodIP || o.Status.Phase != n.Status.Phase || wlPodReady(o) != wlPodReady(n) ||
+	return o.Status.PodIP != n.Status.PodIP || o.Status.Phase != n.Status.Phase || IsPodReady(o) != IsPodReady(n) ||
 		(o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) || o.Spec.NodeName != n.Spec.NodeName ||
 		o.Spec.Hostname != n.Spec.Hostname || o.Spec.Subdomain != n.Spec.Subdomain || !reflect.DeepEqual(o.Labels, n.Labels)
 }
 
+// enqueueFor enqueues the services that select pod p.
 func (w epWatch) enqueueFor(q *Queue, p *corev1.Pod) {
-	objs, _ := w.svcs.GetIndexer().ByIndex(cache.NamespaceIndex, p.Namespace)
-	for _, o := range objs {
-		svc := o.(*corev1.Service)
+	for _, svc := range byIndex[*corev1.Service](w.svcs, cache.NamespaceIndex, p.Namespace) {
 		if svc.Spec.Selector != nil && labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(p.Labels)) {
-			q.Add(svc.Namespace + "/" + svc.Name)
+			q.Add(keyOf(svc))
 		}
 	}
 }
 
-// service returns the service of key when it has a selector (services
-// without one have their endpoints managed by someone else).
+// service returns the cached service of key. (Services without a selector
+// have their endpoints managed by someone else: the callers skip them.)
 func (w epWatch) service(key string) (*corev1.Service, bool) {
-	obj, ok, _ := w.svcs.GetIndexer().GetByKey(key)
-	if !ok {
-		return nil, false
-	}
-	return obj.(*corev1.Service), true
+	return fromCacheKey[*corev1.Service](w.svcs, key)
 }
 
 // selected returns the pods a service selects.
 func (w epWatch) selected(svc *corev1.Service) []*corev1.Pod {
 	sel := labels.SelectorFromSet(svc.Spec.Selector)
-	objs, _ := w.pods.GetIndexer().ByIndex(cache.NamespaceIndex, svc.Namespace)
 	var out []*corev1.Pod
-	for _, o := range objs {
-		if p := o.(*corev1.Pod); sel.Matches(labels.Set(p.Labels)) {
+	for _, p := range byIndex[*corev1.Pod](w.pods, cache.NamespaceIndex, svc.Namespace) {
+		if sel.Matches(labels.Set(p.Labels)) {
 			out = append(out, p)
 		}
 	}
@@ -115,22 +109,24 @@ type epController struct {
 
 func setupEndpoints(m *Manager) func(ctx context.Context) {
 	c := &epController{m: m, eps: m.Informers.For(&corev1.Endpoints{})}
-	q := NewQueue("endpoints", m.Clock, m.Log, c.sync)
-	c.w = newEPWatch(m, q, c.eps, func(obj any) string {
-		e, ok := obj.(*corev1.Endpoints)
-		if !ok {
-			return ""
-		}
-		return e.Namespace + "/" + e.Name
-	})
-	return func(ctx context.Context) { q.Run(ctx, m.Opts.Workers) }
+	var run func(ctx context.Context)
+	c.w, run = newEPWatch(m, "endpoints", c.sync, c.eps, endpointsService)
+	return run
+}
+
+// endpointsService returns the service key of an Endpoints object: its own.
+func endpointsService(obj any) string {
+	if e, ok := obj.(*corev1.Endpoints); ok {
+		return keyOf(e)
+	}
+	return ""
 }
 
 func (c *epController) sync(ctx context.Context, key string) error {
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)
 	svc, ok := c.w.service(key)
 	if !ok {
-		if _, exists, _ := c.eps.GetIndexer().GetByKey(key); exists {
+		if _, exists := fromCacheKey[*corev1.Endpoints](c.eps, key); exists {
 			err := c.m.Client.Delete(ctx, &corev1.Endpoints{}, ns, name, nil)
 			if err != nil && !apierrors.IsNotFound(err) {
 				return fmt.Errorf("delete endpoints: %w", err)
@@ -145,7 +141,7 @@ func (c *epController) sync(ctx context.Context, key string) error {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: epLabels(svc)},
 		Subsets:    epBuildSubsets(svc, c.w.selected(svc)),
 	}
-	obj, exists, _ := c.eps.GetIndexer().GetByKey(key)
+	cur, exists := fromCacheKey[*corev1.Endpoints](c.eps, key)
 	if !exists {
 		err := c.m.Client.Create(ctx, want)
 		if apierrors.IsAlreadyExists(err) {
@@ -156,7 +152,6 @@ func (c *epController) sync(ctx context.Context, key string) error {
 		}
 		return nil
 	}
-	cur := obj.(*corev1.Endpoints)
 	if equality.Semantic.DeepEqual(cur.Subsets, want.Subsets) && equality.Semantic.DeepEqual(cur.Labels, want.Labels) {
 		return nil
 	}
@@ -178,23 +173,25 @@ type epSliceController struct {
 
 func setupEndpointSlices(m *Manager) func(ctx context.Context) {
 	c := &epSliceController{m: m, slices: m.Informers.For(&discoveryv1.EndpointSlice{})}
-	q := NewQueue("endpointslice", m.Clock, m.Log, c.sync)
-	c.w = newEPWatch(m, q, c.slices, func(obj any) string {
-		s, ok := obj.(*discoveryv1.EndpointSlice)
-		if !ok || s.Labels[discoveryv1.LabelManagedBy] != epManagedBy || s.Labels[discoveryv1.LabelServiceName] == "" {
-			return ""
-		}
-		return s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName]
-	})
-	return func(ctx context.Context) { q.Run(ctx, m.Opts.Workers) }
+	var run func(ctx context.Context)
+	c.w, run = newEPWatch(m, "endpointslice", c.sync, c.slices, sliceService)
+	return run
+}
+
+// sliceService returns the service key of an EndpointSlice this controller
+// manages, "" for others.
+func sliceService(obj any) string {
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok || s.Labels[discoveryv1.LabelManagedBy] != epManagedBy || s.Labels[discoveryv1.LabelServiceName] == "" {
+		return ""
+	}
+	return s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName]
 }
 
 // owned returns the slices this controller manages for a service.
 func (c *epSliceController) owned(ns, name string) map[string]*discoveryv1.EndpointSlice {
-	objs, _ := c.slices.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
 	out := map[string]*discoveryv1.EndpointSlice{}
-	for _, o := range objs {
-		s := o.(*discoveryv1.EndpointSlice)
+	for _, s := range byIndex[*discoveryv1.EndpointSlice](c.slices, cache.NamespaceIndex, ns) {
 		if s.Labels[discoveryv1.LabelServiceName] == name && s.Labels[discoveryv1.LabelManagedBy] == epManagedBy {
 			out[s.Name] = s
 		}

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/utils/ptr"
 )
 
 // Endpoints and EndpointSlices are built from the same view of a
@@ -27,6 +28,8 @@ const (
 	// epHeadlessLabel marks the endpoints of headless Services.
 	epHeadlessLabel = "service.kubernetes.io/headless"
 )
+
+var serviceGVK = corev1.SchemeGroupVersion.WithKind("Service")
 
 // epResolvePort returns the pod port a service port targets: a number as
 // is, a name through the pod's container port of that name and protocol.
@@ -104,7 +107,7 @@ type epBackend struct {
 func epBackends(svc *corev1.Service, pods []*corev1.Pod, withTerminating bool) []epBackend {
 	var out []epBackend
 	for _, p := range pods {
-		if p.Status.PodIP == "" || wlPodTerminal(p) {
+		if p.Status.PodIP == "" || IsPodTerminal(p) {
 			continue
 		}
 		terminating := p.DeletionTimestamp != nil
@@ -115,7 +118,7 @@ func epBackends(svc *corev1.Service, pods []*corev1.Pod, withTerminating bool) [
 		if !ok {
 			continue
 		}
-		serving := wlPodReady(p)
+		serving := IsPodReady(p)
 		out = append(out, epBackend{pod: p, ports: ports, serving: serving, terminating: terminating,
 			ready: svc.Spec.PublishNotReadyAddresses || (serving && !terminating)})
 	}
@@ -147,7 +150,7 @@ func epBuildSubsets(svc *corev1.Service, pods []*corev1.Pod) []corev1.EndpointSu
 		}
 		addr := corev1.EndpointAddress{IP: b.pod.Status.PodIP, Hostname: epHostname(svc, b.pod), TargetRef: epTargetRef(b.pod)}
 		if b.pod.Spec.NodeName != "" {
-			addr.NodeName = wlPtr(b.pod.Spec.NodeName)
+			addr.NodeName = ptr.To(b.pod.Spec.NodeName)
 		}
 		if b.ready {
 			ss.Addresses = append(ss.Addresses, addr)
@@ -191,7 +194,7 @@ func epBuildSlices(svc *corev1.Service, pods []*corev1.Pod) []epSlice {
 			part := bs[chunk*epMaxPerSlice : min(len(bs), (chunk+1)*epMaxPerSlice)]
 			s := epSlice{name: epSliceName(svc.Name, k, chunk)}
 			for _, p := range part[0].ports {
-				s.ports = append(s.ports, discoveryv1.EndpointPort{Name: wlPtr(p.Name), Port: wlPtr(p.Port), Protocol: wlPtr(p.Protocol), AppProtocol: p.AppProtocol})
+				s.ports = append(s.ports, discoveryv1.EndpointPort{Name: ptr.To(p.Name), Port: ptr.To(p.Port), Protocol: ptr.To(p.Protocol), AppProtocol: p.AppProtocol})
 			}
 			for _, b := range part {
 				s.endpoints = append(s.endpoints, epEndpointOf(svc, b))
@@ -208,14 +211,14 @@ func epBuildSlices(svc *corev1.Service, pods []*corev1.Pod) []epSlice {
 func epEndpointOf(svc *corev1.Service, b epBackend) discoveryv1.Endpoint {
 	e := discoveryv1.Endpoint{
 		Addresses:  []string{b.pod.Status.PodIP},
-		Conditions: discoveryv1.EndpointConditions{Ready: wlPtr(b.ready), Serving: wlPtr(b.serving), Terminating: wlPtr(b.terminating)},
+		Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(b.ready), Serving: ptr.To(b.serving), Terminating: ptr.To(b.terminating)},
 		TargetRef:  epTargetRef(b.pod),
 	}
 	if h := epHostname(svc, b.pod); h != "" {
 		e.Hostname = &h
 	}
 	if b.pod.Spec.NodeName != "" {
-		e.NodeName = wlPtr(b.pod.Spec.NodeName)
+		e.NodeName = ptr.To(b.pod.Spec.NodeName)
 	}
 	return e
 }
@@ -229,10 +232,7 @@ func epSliceName(svc, portsKey string, chunk int) string {
 // epLabels are the labels of a service's Endpoints and slices: the
 // service's own, plus the headless marker.
 func epLabels(svc *corev1.Service) map[string]string {
-	out := map[string]string{}
-	for k, v := range svc.Labels {
-		out[k] = v
-	}
+	out := copyMap(svc.Labels)
 	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
 		out[epHeadlessLabel] = ""
 	}
@@ -244,10 +244,9 @@ func epSliceObject(svc *corev1.Service, s epSlice) *discoveryv1.EndpointSlice {
 	lbls := epLabels(svc)
 	lbls[discoveryv1.LabelServiceName] = svc.Name
 	lbls[discoveryv1.LabelManagedBy] = epManagedBy
-	t := true
 	return &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: svc.Namespace, Labels: lbls,
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: svc.Name, UID: svc.UID, Controller: &t, BlockOwnerDeletion: &t}}},
+			OwnerReferences: []metav1.OwnerReference{*newControllerRef(svc, serviceGVK)}},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints:   s.endpoints,
 		Ports:       s.ports,

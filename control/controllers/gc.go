@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -73,7 +74,7 @@ func inGC(m metav1.Object) bool {
 	}
 	fs := m.GetFinalizers()
 	return m.GetDeletionTimestamp() != nil &&
-		(hasFinalizer(fs, metav1.FinalizerOrphanDependents) || hasFinalizer(fs, metav1.FinalizerDeleteDependents))
+		(slices.Contains(fs, metav1.FinalizerOrphanDependents) || slices.Contains(fs, metav1.FinalizerDeleteDependents))
 }
 
 func (gc *garbageCollector) observe(k *gcKind, o, n any) {
@@ -157,8 +158,7 @@ func (gc *garbageCollector) sync(ctx context.Context, key string) error {
 	if !ok || k == nil {
 		return nil
 	}
-	ns, name, _ := cache.SplitMetaNamespaceKey(rest)
-	obj, found := fromCache[ownedObject](k.inf, ns, name)
+	obj, found := fromCacheKey[ownedObject](k.inf, rest)
 	if !found {
 		return nil
 	}
@@ -274,7 +274,7 @@ func (gc *garbageCollector) ownerState(ctx context.Context, dependent metav1.Obj
 			return ownerDangling, nil
 		}
 	}
-	if owner.GetDeletionTimestamp() != nil && hasFinalizer(owner.GetFinalizers(), metav1.FinalizerDeleteDependents) {
+	if owner.GetDeletionTimestamp() != nil && slices.Contains(owner.GetFinalizers(), metav1.FinalizerDeleteDependents) {
 		return ownerWaiting, nil
 	}
 	return ownerSolid, nil
@@ -302,7 +302,7 @@ func (gc *garbageCollector) live(ctx context.Context, k *gcKind, obj metav1.Obje
 // which completes its deletion when it was the last.
 func (gc *garbageCollector) removeFinalizer(ctx context.Context, k *gcKind, obj metav1.Object, f string) error {
 	live, lm, err := gc.live(ctx, k, obj)
-	if err != nil || live == nil || !hasFinalizer(lm.GetFinalizers(), f) {
+	if err != nil || live == nil || !slices.Contains(lm.GetFinalizers(), f) {
 		return err
 	}
 	var keep []string

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"slices"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -43,15 +45,6 @@ type gcAction struct {
 	Policy metav1.DeletionPropagation
 }
 
-func hasFinalizer(fs []string, f string) bool {
-	for _, x := range fs {
-		if x == f {
-			return true
-		}
-	}
-	return false
-}
-
 // decideDependent decides about an object with ownerReferences, given the
 // state of each owner (by UID), whether the object itself has dependents,
 // and its own deletion state, as Kubernetes's attemptToDeleteItem does:
@@ -92,9 +85,9 @@ func decideDependent(refs []metav1.OwnerReference, states map[types.UID]ownerSta
 	}
 	policy := metav1.DeletePropagationBackground
 	switch fs := m.GetFinalizers(); {
-	case hasFinalizer(fs, metav1.FinalizerOrphanDependents):
+	case slices.Contains(fs, metav1.FinalizerOrphanDependents):
 		policy = metav1.DeletePropagationOrphan
-	case hasFinalizer(fs, metav1.FinalizerDeleteDependents):
+	case slices.Contains(fs, metav1.FinalizerDeleteDependents):
 		policy = metav1.DeletePropagationForeground
 	}
 	return gcAction{Verb: gcDelete, Policy: policy}
@@ -129,9 +122,9 @@ func decideOwner(m metav1.Object, deps []dependentInfo) ownerVerb {
 	}
 	fs := m.GetFinalizers()
 	switch {
-	case hasFinalizer(fs, metav1.FinalizerOrphanDependents):
+	case slices.Contains(fs, metav1.FinalizerOrphanDependents):
 		return ownerOrphan
-	case hasFinalizer(fs, metav1.FinalizerDeleteDependents):
+	case slices.Contains(fs, metav1.FinalizerDeleteDependents):
 		for _, d := range deps {
 			if d.Blocks {
 				return ownerDeleteDeps

@@ -20,37 +20,39 @@ type jobController struct {
 	jobs cache.SharedIndexInformer
 	pods cache.SharedIndexInformer
 	rec  *Recorder
-	exp  *podOpExpectations
+	exp  *Expectations
+	ctl  podControl
 }
 
 func setupJob(m *Manager) func(ctx context.Context) {
 	c := &jobController{
-		m: m, rec: m.Recorder("job-controller"), exp: newPodOpExpectations(m.Clock),
+		m: m, rec: m.Recorder("job-controller"), exp: newExpectations(m.Clock, workloadExpectationsTimeout),
 		jobs: m.Informers.For(&batchv1.Job{}),
 		pods: m.Informers.For(&corev1.Pod{}),
 	}
+	ensureIndexers(c.pods, IndexController)
+	c.ctl = podControl{c: m.Client, rec: c.rec, exp: c.exp}
 	q := NewQueue("job", m.Clock, m.Log, c.sync)
 	c.jobs.AddEventHandler(q.Handler())
-	c.pods.AddEventHandler(wlObservePods(q, "Job", c.exp))
+	c.pods.AddEventHandler(podOwnerEvents(q, "Job", c.exp))
 	return func(ctx context.Context) { q.Run(ctx, m.Opts.Workers) }
 }
 
 func (c *jobController) sync(ctx context.Context, key string) error {
-	obj, ok, _ := c.jobs.GetIndexer().GetByKey(key)
+	job, ok := fromCacheKey[*batchv1.Job](c.jobs, key)
 	if !ok {
 		c.exp.Forget(key)
 		return nil
 	}
-	job := obj.(*batchv1.Job)
 	if job.DeletionTimestamp != nil {
 		return nil
 	}
 	if !c.exp.Satisfied(key) {
 		// The pod events we wait for bring the Job back; the requeue only
 		// covers expectations that lapse.
-		return RequeueAfter(c.exp.timeout)
+		return RequeueAfter(c.exp.Timeout())
 	}
-	plan := jobPlanFor(job, wlOwnedPods(c.pods, job.Namespace, job.UID), c.m.Clock.Now())
+	plan := jobPlanFor(job, controlledBy[*corev1.Pod](c.pods, job.Namespace, job.UID), c.m.Clock.Now())
 	err := c.act(ctx, key, job, plan)
 	if !equality.Semantic.DeepEqual(plan.status, job.Status) {
 		up := job.DeepCopy()
@@ -76,5 +78,5 @@ func (c *jobController) act(ctx context.Context, key string, job *batchv1.Job, p
 	for _, idx := range plan.create {
 		creates = append(creates, jobNewPod(job, idx))
 	}
-	return wlPodOps(ctx, c.m.Client, c.rec, c.exp, key, job, creates, plan.delete)
+	return c.ctl.apply(ctx, key, job, creates, plan.delete)
 }

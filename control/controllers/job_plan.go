@@ -10,6 +10,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 var jobGVK = batchv1.SchemeGroupVersion.WithKind("Job")
@@ -129,7 +130,7 @@ func jobClassify(pods []*corev1.Pod) jobPods {
 			jp.terminating = append(jp.terminating, p)
 		default:
 			jp.active = append(jp.active, p)
-			if wlPodReady(p) {
+			if IsPodReady(p) {
 				jp.ready++
 			}
 			for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
@@ -150,14 +151,14 @@ func jobPlanFor(job *batchv1.Job, pods []*corev1.Pod, now time.Time) jobPlan {
 	jp := jobClassify(pods)
 	if jobIsTrue(&st, batchv1.JobComplete) || jobIsTrue(&st, batchv1.JobFailed) {
 		plan.delete = jp.active
-		st.Active, st.Ready = 0, wlPtr(int32(0))
+		st.Active, st.Ready = 0, ptr.To(int32(0))
 		plan.status = st
 		return plan
 	}
 	active, stray, done, succeeded := jobCount(job, &st, jp)
 	plan.delete = stray
-	st.Ready = wlPtr(int32(jp.ready))
-	st.Terminating = wlPtr(int32(len(jp.terminating)))
+	st.Ready = ptr.To(int32(jp.ready))
+	st.Terminating = ptr.To(int32(len(jp.terminating)))
 
 	if job.Spec.Suspend != nil && *job.Spec.Suspend {
 		return jobSuspend(st, active, plan, now)
@@ -168,7 +169,7 @@ func jobPlanFor(job *batchv1.Job, pods []*corev1.Pod, now time.Time) jobPlan {
 		st.StartTime = nil
 	}
 	if st.StartTime == nil {
-		st.StartTime = wlPtr(metav1.NewTime(now))
+		st.StartTime = ptr.To(metav1.NewTime(now))
 	}
 	if reason, msg := jobFailure(job, &st, jp, now, &plan); reason != "" {
 		return jobFinish(job, st, active, jp, plan, batchv1.JobFailureTarget, batchv1.JobFailed, reason, msg, now)
@@ -232,7 +233,7 @@ func jobCount(job *batchv1.Job, st *batchv1.JobStatus, jp jobPods) (active, stra
 // jobSuspend deletes a suspended Job's active pods and marks it Suspended.
 func jobSuspend(st batchv1.JobStatus, active []*corev1.Pod, plan jobPlan, now time.Time) jobPlan {
 	plan.delete = append(plan.delete, active...)
-	st.Active, st.Ready = 0, wlPtr(int32(0))
+	st.Active, st.Ready = 0, ptr.To(int32(0))
 	if jobSetCondition(&st, batchv1.JobSuspended, corev1.ConditionTrue, "JobSuspended", "Job suspended", now) {
 		plan.events = append(plan.events, jobEvent{corev1.EventTypeNormal, "Suspended", "Job suspended"})
 	}
@@ -273,11 +274,11 @@ func jobFinish(job *batchv1.Job, st batchv1.JobStatus, active []*corev1.Pod, jp 
 	jobSetCondition(&st, interim, corev1.ConditionTrue, reason, msg, now)
 	plan.delete = append(plan.delete, active...)
 	plan.recheck = 0
-	st.Active, st.Ready = 0, wlPtr(int32(0))
+	st.Active, st.Ready = 0, ptr.To(int32(0))
 	if len(active) == 0 && len(jp.terminating) == 0 {
 		if jobSetCondition(&st, final, corev1.ConditionTrue, reason, msg, now) {
 			if final == batchv1.JobComplete {
-				st.CompletionTime = wlPtr(metav1.NewTime(now))
+				st.CompletionTime = ptr.To(metav1.NewTime(now))
 				plan.events = append(plan.events, jobEvent{corev1.EventTypeNormal, "Completed", "Job completed"})
 			} else {
 				plan.events = append(plan.events, jobEvent{corev1.EventTypeWarning, reason, msg})
@@ -318,7 +319,7 @@ func jobExcess(active []*corev1.Pod, n int) []*corev1.Pod {
 	}
 	s := append([]*corev1.Pod{}, active...)
 	sort.SliceStable(s, func(i, j int) bool {
-		ri, rj := wlPodReady(s[i]), wlPodReady(s[j])
+		ri, rj := IsPodReady(s[i]), IsPodReady(s[j])
 		if ri != rj {
 			return !ri
 		}
@@ -351,7 +352,7 @@ func jobNewIndexes(job *batchv1.Job, active []*corev1.Pod, done map[int]bool, n 
 
 // jobNewPod builds a Job pod (index -1 for NonIndexed).
 func jobNewPod(job *batchv1.Job, index int) *corev1.Pod {
-	p := wlPodFromTemplate(&job.Spec.Template, job.Namespace, "", job.Name+"-", wlControllerRef(job, jobGVK))
+	p := podFromTemplate(&job.Spec.Template, job, newControllerRef(job, jobGVK))
 	if index < 0 {
 		return p
 	}

@@ -14,7 +14,7 @@ func jobFixture(completions, parallelism *int32, opts ...func(*batchv1.Job)) *ba
 	nonIndexed := batchv1.NonIndexedCompletion
 	j := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "pi", Namespace: "default", UID: "uid-pi"},
-		Spec: batchv1.JobSpec{Completions: completions, Parallelism: parallelism, BackoffLimit: wlPtr(int32(2)), CompletionMode: &nonIndexed,
+		Spec: batchv1.JobSpec{Completions: completions, Parallelism: parallelism, BackoffLimit: ptrTo(int32(2)), CompletionMode: &nonIndexed,
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"job-name": "pi"}},
 				Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "img"}}}}},
 	}
@@ -99,13 +99,13 @@ func TestJobPlan(t *testing.T) {
 				p.Status.ContainerStatuses = []corev1.ContainerStatus{{RestartCount: 2}}
 			})},
 			want: want{deletes: []string{"a"}, conds: map[batchv1.JobConditionType]string{batchv1.JobFailureTarget: batchv1.JobReasonBackoffLimitExceeded}}},
-		{name: "active deadline exceeded", job: jobFixture(i32(1), i32(1), func(j *batchv1.Job) { j.Spec.ActiveDeadlineSeconds = wlPtr(int64(30)) }),
+		{name: "active deadline exceeded", job: jobFixture(i32(1), i32(1), func(j *batchv1.Job) { j.Spec.ActiveDeadlineSeconds = ptrTo(int64(30)) }),
 			pods: []*corev1.Pod{jobPod("a", corev1.PodRunning)},
 			want: want{deletes: []string{"a"}, conds: map[batchv1.JobConditionType]string{batchv1.JobFailureTarget: batchv1.JobReasonDeadlineExceeded}}},
-		{name: "active deadline pending sets a recheck", job: jobFixture(i32(1), i32(1), func(j *batchv1.Job) { j.Spec.ActiveDeadlineSeconds = wlPtr(int64(90)) }),
+		{name: "active deadline pending sets a recheck", job: jobFixture(i32(1), i32(1), func(j *batchv1.Job) { j.Spec.ActiveDeadlineSeconds = ptrTo(int64(90)) }),
 			pods: []*corev1.Pod{jobPod("a", corev1.PodRunning)},
 			want: want{active: 1, conds: map[batchv1.JobConditionType]string{}, recheckAtLeastSecs: 29}},
-		{name: "suspend deletes active pods", job: jobFixture(i32(3), i32(2), func(j *batchv1.Job) { j.Spec.Suspend = wlPtr(true) }),
+		{name: "suspend deletes active pods", job: jobFixture(i32(3), i32(2), func(j *batchv1.Job) { j.Spec.Suspend = ptrTo(true) }),
 			pods: []*corev1.Pod{jobPod("a", corev1.PodRunning), jobPod("b", corev1.PodPending)},
 			want: want{deletes: []string{"a", "b"}, conds: map[batchv1.JobConditionType]string{batchv1.JobSuspended: "JobSuspended"}}},
 		{name: "parallelism lowered deletes the newest extra pod", job: jobFixture(i32(5), i32(1)),
@@ -147,7 +147,7 @@ func TestJobBackoffDelaysReplacement(t *testing.T) {
 			p.Status.ContainerStatuses[0].State.Terminated.FinishedAt = metav1.NewTime(fxNow.Add(-ago))
 		})
 	}
-	one := wlPtr(int32(1))
+	one := ptrTo(int32(1))
 	job := jobFixture(one, one)
 	plan := jobPlanFor(job, []*corev1.Pod{failedAgo(4 * time.Second)}, fxNow)
 	if len(plan.create) != 0 || plan.recheck != 6*time.Second {
@@ -161,7 +161,7 @@ func TestJobBackoffDelaysReplacement(t *testing.T) {
 
 func TestJobIndexed(t *testing.T) {
 	indexed := batchv1.IndexedCompletion
-	job := jobFixture(wlPtr(int32(4)), wlPtr(int32(2)), func(j *batchv1.Job) { j.Spec.CompletionMode = &indexed })
+	job := jobFixture(ptrTo(int32(4)), ptrTo(int32(2)), func(j *batchv1.Job) { j.Spec.CompletionMode = &indexed })
 	idx := func(i string) func(*corev1.Pod) {
 		return func(p *corev1.Pod) { p.Annotations = map[string]string{batchv1.JobCompletionIndexAnnotation: i} }
 	}

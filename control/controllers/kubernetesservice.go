@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 )
 
 func init() { register("kubernetes-service", setupKubernetesService) }
@@ -51,8 +52,8 @@ func ksSlice(addr string, port int) *discoveryv1.EndpointSlice {
 	return &discoveryv1.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Name: ksName, Namespace: ksNamespace, Labels: map[string]string{discoveryv1.LabelServiceName: ksName}},
 		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{addr}, Conditions: discoveryv1.EndpointConditions{Ready: wlPtr(true)}}},
-		Ports:       []discoveryv1.EndpointPort{{Name: wlPtr("https"), Port: wlPtr(int32(port)), Protocol: wlPtr(corev1.ProtocolTCP)}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{addr}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(int32(port)), Protocol: ptr.To(corev1.ProtocolTCP)}},
 	}
 }
 
@@ -71,10 +72,7 @@ func setupKubernetesService(m *Manager) func(ctx context.Context) {
 		slices: m.Informers.For(&discoveryv1.EndpointSlice{})}
 	q := NewQueue("kubernetes-service", m.Clock, m.Log, c.sync)
 	mine := func(obj any) {
-		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = t.Obj
-		}
-		if o, ok := obj.(metav1.Object); ok && o.GetNamespace() == ksNamespace && o.GetName() == ksName {
+		if o, ok := tombstoned(obj).(metav1.Object); ok && o.GetNamespace() == ksNamespace && o.GetName() == ksName {
 			q.Add(ksKey)
 		}
 	}
@@ -91,11 +89,11 @@ func setupKubernetesService(m *Manager) func(ctx context.Context) {
 func (c *ksController) sync(ctx context.Context, _ string) error {
 	addr, port := c.m.Opts.APIServerAddress, c.m.Opts.APIServerPort
 	want := ksService(port)
-	if obj, ok, _ := c.svcs.GetIndexer().GetByKey(ksKey); !ok {
+	if cur, ok := fromCacheKey[*corev1.Service](c.svcs, ksKey); !ok {
 		if err := c.create(ctx, want); err != nil {
 			return err
 		}
-	} else if cur := obj.(*corev1.Service); !equality.Semantic.DeepEqual(cur.Spec.Ports, want.Spec.Ports) || cur.Spec.Selector != nil {
+	} else if !equality.Semantic.DeepEqual(cur.Spec.Ports, want.Spec.Ports) || cur.Spec.Selector != nil {
 		up := cur.DeepCopy()
 		up.Spec.Ports, up.Spec.Selector = want.Spec.Ports, nil
 		if err := c.m.Client.Update(ctx, up); err != nil {
@@ -103,11 +101,11 @@ func (c *ksController) sync(ctx context.Context, _ string) error {
 		}
 	}
 	wantEP := ksEndpoints(addr, port)
-	if obj, ok, _ := c.eps.GetIndexer().GetByKey(ksKey); !ok {
+	if cur, ok := fromCacheKey[*corev1.Endpoints](c.eps, ksKey); !ok {
 		if err := c.create(ctx, wantEP); err != nil {
 			return err
 		}
-	} else if cur := obj.(*corev1.Endpoints); !equality.Semantic.DeepEqual(cur.Subsets, wantEP.Subsets) {
+	} else if !equality.Semantic.DeepEqual(cur.Subsets, wantEP.Subsets) {
 		up := cur.DeepCopy()
 		up.Subsets = wantEP.Subsets
 		if err := c.m.Client.Update(ctx, up); err != nil {
@@ -115,9 +113,9 @@ func (c *ksController) sync(ctx context.Context, _ string) error {
 		}
 	}
 	wantSlice := ksSlice(addr, port)
-	if obj, ok, _ := c.slices.GetIndexer().GetByKey(ksKey); !ok {
+	if cur, ok := fromCacheKey[*discoveryv1.EndpointSlice](c.slices, ksKey); !ok {
 		return c.create(ctx, wantSlice)
-	} else if cur := obj.(*discoveryv1.EndpointSlice); !equality.Semantic.DeepEqual(cur.Endpoints, wantSlice.Endpoints) ||
+	} else if !equality.Semantic.DeepEqual(cur.Endpoints, wantSlice.Endpoints) ||
 		!equality.Semantic.DeepEqual(cur.Ports, wantSlice.Ports) || cur.Labels[discoveryv1.LabelServiceName] != ksName {
 		up := cur.DeepCopy()
 		up.Endpoints, up.Ports, up.AddressType = wantSlice.Endpoints, wantSlice.Ports, wantSlice.AddressType

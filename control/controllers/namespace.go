@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -72,7 +73,7 @@ type drainResult struct {
 
 func (nc *nsController) sync(ctx context.Context, name string) error {
 	ns, ok := fromCache[*corev1.Namespace](nc.nsInf, "", name)
-	if !ok || ns.DeletionTimestamp == nil || !hasNSFinalizer(ns, corev1.FinalizerKubernetes) {
+	if !ok || ns.DeletionTimestamp == nil || !slices.Contains(ns.Spec.Finalizers, corev1.FinalizerKubernetes) {
 		return nil
 	}
 	res := nc.drain(ctx, name)
@@ -85,15 +86,6 @@ func (nc *nsController) sync(ctx context.Context, name string) error {
 		return RequeueAfter(min(max(res.wait, time.Second), 30*time.Second))
 	}
 	return nc.finalize(ctx, ns)
-}
-
-func hasNSFinalizer(ns *corev1.Namespace, f corev1.FinalizerName) bool {
-	for _, x := range ns.Spec.Finalizers {
-		if x == f {
-			return true
-		}
-	}
-	return false
 }
 
 // drain deletes what is left of every kind in the namespace and counts

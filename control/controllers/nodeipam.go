@@ -132,10 +132,7 @@ func setupNodeIPAM(m *Manager) func(ctx context.Context) {
 		AddFunc:    q.Enqueue,
 		UpdateFunc: func(_, cur any) { q.Enqueue(cur) },
 		DeleteFunc: func(obj any) {
-			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = t.Obj
-			}
-			if n, ok := obj.(*corev1.Node); ok {
+			if n, ok := tombstoned(obj).(*corev1.Node); ok {
 				c.alloc.Release(n.Name)
 			}
 		},
@@ -155,12 +152,12 @@ func setupNodeIPAM(m *Manager) func(ctx context.Context) {
 }
 
 func (c *ipamController) sync(ctx context.Context, key string) error {
-	obj, ok, _ := c.nodes.GetIndexer().GetByKey(key)
+	cached, ok := fromCacheKey[*corev1.Node](c.nodes, key)
 	if !ok {
 		return nil
 	}
-	if n := obj.(*corev1.Node); n.Spec.PodCIDR != "" {
-		if err := c.alloc.Occupy(n.Name, n.Spec.PodCIDR); err != nil {
+	if cached.Spec.PodCIDR != "" {
+		if err := c.alloc.Occupy(cached.Name, cached.Spec.PodCIDR); err != nil {
 			c.m.Log.Printf("nodeipam: %v", err)
 		}
 		return nil

@@ -15,9 +15,6 @@ import (
 
 func init() { register("nodelifecycle", setupNodeLifecycle) }
 
-// nlPodNodeIndex indexes pods by spec.nodeName.
-const nlPodNodeIndex = "nodelifecycle/nodeName"
-
 // nlController watches node heartbeats (Leases in kube-node-lease and the
 // Ready condition): a node silent for NodeGracePeriod is marked Ready
 // Unknown and its pods not ready; Ready=False and Unknown nodes get the
@@ -41,17 +38,7 @@ func setupNodeLifecycle(m *Manager) func(ctx context.Context) {
 		leases: m.Informers.For(&coordinationv1.Lease{}),
 		pods:   m.Informers.For(&corev1.Pod{}),
 	}
-	if _, ok := c.pods.GetIndexer().GetIndexers()[nlPodNodeIndex]; !ok {
-		err := c.pods.AddIndexers(cache.Indexers{nlPodNodeIndex: func(obj any) ([]string, error) {
-			if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
-				return []string{p.Spec.NodeName}, nil
-			}
-			return nil, nil
-		}})
-		if err != nil {
-			panic(fmt.Sprintf("nodelifecycle: pod index: %v", err))
-		}
-	}
+	ensureIndexers(c.pods, IndexNodeName)
 	q := NewQueue("nodelifecycle", m.Clock, m.Log, c.sync)
 	c.nodes.AddEventHandler(q.Handler())
 	c.leases.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -76,11 +63,10 @@ func (c *nlController) enqueueLease(q *Queue, obj any) {
 // podNeedsLook reports whether a pod event on its node needs the node's
 // reconcile: the node is gone, not ready, or has a NoExecute taint.
 func (c *nlController) podNeedsLook(p *corev1.Pod) bool {
-	obj, ok, _ := c.nodes.GetIndexer().GetByKey(p.Spec.NodeName)
+	n, ok := fromCacheKey[*corev1.Node](c.nodes, p.Spec.NodeName)
 	if !ok {
 		return true
 	}
-	n := obj.(*corev1.Node)
 	if nlReadyStatus(n) == corev1.ConditionUnknown {
 		return true
 	}
@@ -93,27 +79,18 @@ func (c *nlController) podNeedsLook(p *corev1.Pod) bool {
 }
 
 func (c *nlController) podsOn(node string) []*corev1.Pod {
-	objs, _ := c.pods.GetIndexer().ByIndex(nlPodNodeIndex, node)
-	out := make([]*corev1.Pod, 0, len(objs))
-	for _, o := range objs {
-		out = append(out, o.(*corev1.Pod))
-	}
-	return out
+	return byIndex[*corev1.Pod](c.pods, IndexNodeName, node)
 }
 
 func (c *nlController) sync(ctx context.Context, name string) error {
-	obj, ok, _ := c.nodes.GetIndexer().GetByKey(name)
+	node, ok := fromCacheKey[*corev1.Node](c.nodes, name)
 	if !ok {
 		c.mu.Lock()
 		delete(c.health, name)
 		c.mu.Unlock()
 		return c.removeOrphans(ctx, name)
 	}
-	node := obj.(*corev1.Node)
-	var lease *coordinationv1.Lease
-	if l, ok, _ := c.leases.GetIndexer().GetByKey(corev1.NamespaceNodeLease + "/" + name); ok {
-		lease = l.(*coordinationv1.Lease)
-	}
+	lease, _ := fromCache[*coordinationv1.Lease](c.leases, corev1.NamespaceNodeLease, name)
 	now := c.m.Clock.Now()
 	grace := c.m.Opts.NodeGracePeriod
 	c.mu.Lock()
@@ -181,7 +158,7 @@ func (c *nlController) recordReadyChange(h *nlHealth, node *corev1.Node) {
 // endpoints drop them at once.
 func (c *nlController) markPodsNotReady(ctx context.Context, node *corev1.Node, now time.Time) error {
 	for _, p := range c.podsOn(node.Name) {
-		if !wlPodReady(p) || wlPodTerminal(p) {
+		if !IsPodReady(p) || IsPodTerminal(p) {
 			continue
 		}
 		up := p.DeepCopy()
@@ -209,7 +186,7 @@ func (c *nlController) evict(ctx context.Context, node *corev1.Node, now time.Ti
 		return 0, nil
 	}
 	for _, p := range c.podsOn(node.Name) {
-		if wlPodTerminal(p) {
+		if IsPodTerminal(p) {
 			continue
 		}
 		at, ok := nlEvictAt(p, node.Spec.Taints, c.m.Opts.PodEvictionTimeout, now)

@@ -140,7 +140,7 @@ func nlEvictAt(pod *corev1.Pod, taints []corev1.Taint, defaultWait time.Duration
 			continue
 		}
 		var wait time.Duration
-		tol, ok := wlToleratedBy(pod.Spec.Tolerations, taint)
+		tol, ok := tolerationOf(pod.Spec.Tolerations, taint)
 		switch {
 		case ok && tol.TolerationSeconds == nil:
 			continue

@@ -62,7 +62,7 @@ func TestNLStaleLeaseToEviction(t *testing.T) {
 
 	plain := fxPod("plain")
 	tolerant := fxPod("tolerant", func(p *corev1.Pod) {
-		p.Spec.Tolerations = []corev1.Toleration{{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: wlPtr(int64(30))}}
+		p.Spec.Tolerations = []corev1.Toleration{{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptrTo(int64(30))}}
 	})
 	forever := fxPod("daemon", func(p *corev1.Pod) { p.Spec.Tolerations = dsDefaultTolerations(false) })
 	for _, c := range []struct {
@@ -143,8 +143,8 @@ func TestNLEvictAt(t *testing.T) {
 	}{
 		{name: "foreign untolerated NoExecute: at once", pod: fxPod("p"), taints: []corev1.Taint{taint("dedicated")}, after: 0, evict: true},
 		{name: "unreachable without toleration: the default wait", pod: fxPod("p"), taints: []corev1.Taint{taint(corev1.TaintNodeUnreachable)}, after: 10 * time.Second, evict: true},
-		{name: "tolerationSeconds", pod: fxPod("p", tol(corev1.TaintNodeNotReady, wlPtr(int64(3)))), taints: []corev1.Taint{taint(corev1.TaintNodeNotReady)}, after: 3 * time.Second, evict: true},
-		{name: "shortest of several", pod: fxPod("p", tol("a", wlPtr(int64(60)))), taints: []corev1.Taint{taint("a"), taint(corev1.TaintNodeUnreachable)}, after: 10 * time.Second, evict: true},
+		{name: "tolerationSeconds", pod: fxPod("p", tol(corev1.TaintNodeNotReady, ptrTo(int64(3)))), taints: []corev1.Taint{taint(corev1.TaintNodeNotReady)}, after: 3 * time.Second, evict: true},
+		{name: "shortest of several", pod: fxPod("p", tol("a", ptrTo(int64(60)))), taints: []corev1.Taint{taint("a"), taint(corev1.TaintNodeUnreachable)}, after: 10 * time.Second, evict: true},
 		{name: "tolerated forever", pod: fxPod("p", tol("a", nil)), taints: []corev1.Taint{taint("a")}},
 		{name: "NoSchedule does not evict", pod: fxPod("p"), taints: []corev1.Taint{{Key: "a", Effect: corev1.TaintEffectNoSchedule}}},
 	}

@@ -89,8 +89,8 @@ func TestNodeLifecycleInProcess(t *testing.T) {
 		_ = c.Get(ctx, "", "n1", node)
 		p := &corev1.Pod{}
 		_ = c.Get(ctx, "default", "tolerant", p)
-		return fmt.Sprint(ipTaintKeys(node)) == "[node.kubernetes.io/unreachable:NoSchedule node.kubernetes.io/unreachable:NoExecute]" && !wlPodReady(p),
-			fmt.Sprintf("taints %v, tolerant ready %v", ipTaintKeys(node), wlPodReady(p))
+		return fmt.Sprint(ipTaintKeys(node)) == "[node.kubernetes.io/unreachable:NoSchedule node.kubernetes.io/unreachable:NoExecute]" && !IsPodReady(p),
+			fmt.Sprintf("taints %v, tolerant ready %v", ipTaintKeys(node), IsPodReady(p))
 	}, nudge)
 
 	// The eviction timeout passes: the plain pod goes, the tolerant one stays.

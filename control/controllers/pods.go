@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"maps"
 	"math"
 	"sort"
 	"strconv"
@@ -14,10 +15,15 @@ import (
 // PodDeletionCostAnnotation ranks pods for scale-down: lower cost goes first.
 const PodDeletionCostAnnotation = "controller.kubernetes.io/pod-deletion-cost"
 
+// IsPodTerminal reports whether a pod has finished: Succeeded or Failed.
+func IsPodTerminal(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}
+
 // IsPodActive reports whether a pod counts towards its controller's
 // replicas: not finished and not being deleted.
 func IsPodActive(p *corev1.Pod) bool {
-	return p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && p.DeletionTimestamp == nil
+	return !IsPodTerminal(p) && p.DeletionTimestamp == nil
 }
 
 // podReadyCondition returns the pod's Ready condition, or nil.
@@ -37,7 +43,9 @@ func IsPodReady(p *corev1.Pod) bool {
 }
 
 // IsPodAvailable reports whether the pod has been ready for at least
-// minReadySeconds at now.
+// minReadySeconds at now: strictly longer, as Kubernetes's
+// podutil.IsPodAvailable, so a pod is not yet available at the very
+// instant its minReadySeconds run out.
 func IsPodAvailable(p *corev1.Pod, minReadySeconds int32, now time.Time) bool {
 	c := podReadyCondition(p)
 	if c == nil || c.Status != corev1.ConditionTrue {
@@ -49,22 +57,39 @@ func IsPodAvailable(p *corev1.Pod, minReadySeconds int32, now time.Time) bool {
 	return !c.LastTransitionTime.IsZero() && c.LastTransitionTime.Add(time.Duration(minReadySeconds)*time.Second).Before(now)
 }
 
-// availableAt returns when a ready pod becomes available (zero when it is
-// not ready or has no transition time).
-func availableAt(p *corev1.Pod, minReadySeconds int32) time.Time {
+// availableIn returns how long until a ready pod becomes available under
+// minReadySeconds: a millisecond past the instant its minReadySeconds run
+// out (IsPodAvailable wants strictly more). It is 0 when waiting changes
+// nothing: the pod is not ready, already available, or has no ready time.
+func availableIn(p *corev1.Pod, minReadySeconds int32, now time.Time) time.Duration {
 	c := podReadyCondition(p)
-	if c == nil || c.Status != corev1.ConditionTrue || c.LastTransitionTime.IsZero() {
-		return time.Time{}
+	if c == nil || c.Status != corev1.ConditionTrue || c.LastTransitionTime.IsZero() || IsPodAvailable(p, minReadySeconds, now) {
+		return 0
 	}
-	return c.LastTransitionTime.Add(time.Duration(minReadySeconds) * time.Second)
+	return c.LastTransitionTime.Add(time.Duration(minReadySeconds)*time.Second).Sub(now) + time.Millisecond
+}
+
+// nextAvailableIn returns the shortest availableIn of pods (0 when no pod
+// waits to become available): when a controller counting available pods
+// should look again.
+func nextAvailableIn(pods []*corev1.Pod, minReadySeconds int32, now time.Time) time.Duration {
+	var next time.Duration
+	for _, p := range pods {
+		if d := availableIn(p, minReadySeconds, now); d > 0 && (next == 0 || d < next) {
+			next = d
+		}
+	}
+	return next
 }
 
 // podKey is the "namespace/name" key of a pod.
 func podKey(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
 
-// podFromTemplate builds the pod a controller creates from its template:
-// generateName "<parent>-", the template's labels, annotations and
-// finalizers, and ref as the controller reference.
+// podFromTemplate builds the pod a controller creates from its template,
+// as Kubernetes's GetPodFromTemplate: generateName "<parent>-", the
+// template's labels, annotations (both always non-nil maps, for the
+// controller to add its own) and finalizers, and ref as the controller
+// reference.
 func podFromTemplate(t *corev1.PodTemplateSpec, parent metav1.Object, ref *metav1.OwnerReference) *corev1.Pod {
 	prefix := parent.GetName() + "-"
 	if len(validation.NameIsDNSSubdomain(prefix, true)) != 0 {
@@ -86,15 +111,39 @@ func podFromTemplate(t *corev1.PodTemplateSpec, parent metav1.Object, ref *metav
 	return p
 }
 
+// copyMap returns a copy of m, an empty map when m is nil.
 func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
 	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
+	maps.Copy(out, m)
 	return out
+}
+
+// tolerates is Kubernetes's Toleration.ToleratesTaint (without the
+// feature-gated Lt and Gt operators).
+func tolerates(t corev1.Toleration, taint corev1.Taint) bool {
+	if t.Effect != "" && t.Effect != taint.Effect {
+		return false
+	}
+	if t.Key != "" && t.Key != taint.Key {
+		return false
+	}
+	switch t.Operator {
+	case corev1.TolerationOpExists:
+		return true
+	case "", corev1.TolerationOpEqual:
+		return t.Value == taint.Value
+	}
+	return false
+}
+
+// tolerationOf returns the first toleration of ts that tolerates taint.
+func tolerationOf(ts []corev1.Toleration, taint corev1.Taint) (corev1.Toleration, bool) {
+	for _, t := range ts {
+		if tolerates(t, taint) {
+			return t, true
+		}
+	}
+	return corev1.Toleration{}, false
 }
 
 // podsToDelete picks n pods of pods to remove on scale-down, in

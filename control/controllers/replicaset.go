@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -28,6 +27,7 @@ type rsController struct {
 	rsInf  cache.SharedIndexInformer
 	podInf cache.SharedIndexInformer
 	exp    *Expectations
+	pods   podControl
 	q      *Queue
 }
 
@@ -37,6 +37,7 @@ func setupReplicaSet(m *Manager) func(ctx context.Context) {
 		rsInf: m.Informers.For(&appsv1.ReplicaSet{}), podInf: m.Informers.For(&corev1.Pod{}),
 		exp: NewExpectations(m.Clock),
 	}
+	rc.pods = podControl{c: m.Client, rec: rc.rec, exp: rc.exp}
 	rc.q = NewQueue("replicaset", m.Clock, m.Log, rc.sync)
 	ensureIndexers(rc.rsInf, IndexController)
 	ensureIndexers(rc.podInf, IndexController, IndexOrphan)
@@ -64,13 +65,7 @@ func setupReplicaSet(m *Manager) func(ctx context.Context) {
 
 // ownerRS resolves a controller reference to a cached ReplicaSet.
 func (rc *rsController) ownerRS(ns string, ref *metav1.OwnerReference) *appsv1.ReplicaSet {
-	if ref == nil || ref.Kind != "ReplicaSet" {
-		return nil
-	}
-	rs, ok := fromCache[*appsv1.ReplicaSet](rc.rsInf, ns, ref.Name)
-	if !ok || rs.UID != ref.UID {
-		return nil
-	}
+	rs, _ := cachedController[*appsv1.ReplicaSet](rc.rsInf, "ReplicaSet", ns, ref)
 	return rs
 }
 
@@ -139,11 +134,7 @@ func (rc *rsController) deletePod(p *corev1.Pod) {
 
 // sync reconciles one ReplicaSet.
 func (rc *rsController) sync(ctx context.Context, key string) error {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return nil
-	}
-	rs, ok := fromCache[*appsv1.ReplicaSet](rc.rsInf, ns, name)
+	rs, ok := fromCacheKey[*appsv1.ReplicaSet](rc.rsInf, key)
 	if !ok {
 		rc.exp.Forget(key)
 		return nil
@@ -178,7 +169,7 @@ func (rc *rsController) sync(ctx context.Context, key string) error {
 // candidatePods returns the active pods the ReplicaSet owns or might
 // adopt.
 func (rc *rsController) candidatePods(rs *appsv1.ReplicaSet) []*corev1.Pod {
-	owned := byIndex[*corev1.Pod](rc.podInf, IndexController, string(rs.UID))
+	owned := controlledBy[*corev1.Pod](rc.podInf, rs.Namespace, rs.UID)
 	owned = append(owned, byIndex[*corev1.Pod](rc.podInf, IndexOrphan, rs.Namespace)...)
 	out := owned[:0]
 	for _, p := range owned {
@@ -197,8 +188,8 @@ func (rc *rsController) relatedPods(rs *appsv1.ReplicaSet, own []*corev1.Pod) []
 		return own
 	}
 	var out []*corev1.Pod
-	for _, sib := range byIndex[*appsv1.ReplicaSet](rc.rsInf, IndexController, string(ref.UID)) {
-		out = append(out, byIndex[*corev1.Pod](rc.podInf, IndexController, string(sib.UID))...)
+	for _, sib := range controlledBy[*appsv1.ReplicaSet](rc.rsInf, rs.Namespace, ref.UID) {
+		out = append(out, controlledBy[*corev1.Pod](rc.podInf, sib.Namespace, sib.UID)...)
 	}
 	return out
 }
@@ -208,104 +199,17 @@ func (rc *rsController) manage(ctx context.Context, key string, rs *appsv1.Repli
 	diff := len(pods) - int(replicasOf(rs.Spec.Replicas))
 	switch {
 	case diff < 0:
-		n := min(-diff, BurstReplicas)
-		rc.exp.ExpectCreations(key, n)
 		ref := newControllerRef(rs, gvkOf(rs))
-		done, err := slowStartBatch(n, func() error { return rc.createPod(ctx, rs, ref) })
-		for i := done; i < n; i++ {
-			rc.exp.CreationObserved(key)
+		creates := make([]*corev1.Pod, min(-diff, BurstReplicas))
+		for i := range creates {
+			creates[i] = podFromTemplate(&rs.Spec.Template, rs, ref)
 		}
-		return err
+		return rc.pods.createPods(ctx, key, rs, creates)
 	case diff > 0:
-		n := min(diff, BurstReplicas)
-		victims := podsToDelete(pods, rc.relatedPods(rs, pods), n, rc.m.Clock.Now())
-		keys := make([]string, len(victims))
-		for i, p := range victims {
-			keys[i] = podKey(p)
-		}
-		rc.exp.ExpectDeletions(key, keys)
-		return rc.deletePods(ctx, key, rs, victims)
+		victims := podsToDelete(pods, rc.relatedPods(rs, pods), min(diff, BurstReplicas), rc.m.Clock.Now())
+		return rc.pods.deletePods(ctx, key, rs, victims)
 	}
 	return nil
-}
-
-func (rc *rsController) createPod(ctx context.Context, rs *appsv1.ReplicaSet, ref *metav1.OwnerReference) error {
-	pod := podFromTemplate(&rs.Spec.Template, rs, ref)
-	if len(pod.Labels) == 0 {
-		return fmt.Errorf("unable to create pods, no labels")
-	}
-	if err := rc.m.Client.Create(ctx, pod); err != nil {
-		if namespaceTerminating(err) {
-			return errSkip
-		}
-		rc.rec.Eventf(rs, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
-		return err
-	}
-	rc.rec.Eventf(rs, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %v", pod.Name)
-	return nil
-}
-
-func (rc *rsController) deletePods(ctx context.Context, key string, rs *appsv1.ReplicaSet, victims []*corev1.Pod) error {
-	errs := make([]error, len(victims))
-	var wg sync.WaitGroup
-	for i, p := range victims {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			uid := p.UID
-			err := rc.m.Client.Delete(ctx, &corev1.Pod{}, p.Namespace, p.Name, &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-			if err == nil {
-				rc.rec.Eventf(rs, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %v", p.Name)
-				return
-			}
-			// The informer will not see this deletion.
-			rc.exp.DeletionObserved(key, podKey(p))
-			if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-				rc.rec.Eventf(rs, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
-				errs[i] = err
-			}
-		}()
-	}
-	wg.Wait()
-	var out []error
-	for _, e := range errs {
-		if e != nil {
-			out = append(out, e)
-		}
-	}
-	return joinErrors(out)
-}
-
-// errSkip marks a creation that did not happen and is not an error.
-var errSkip = fmt.Errorf("skipped")
-
-// slowStartBatch calls fn count times, in parallel batches of 1, 2, 4, ...
-// and stops after the first batch with a failure. It returns how many calls
-// succeeded (or were skipped) and the first error.
-func slowStartBatch(count int, fn func() error) (int, error) {
-	done := 0
-	for batch := 1; done < count; batch *= 2 {
-		n := min(batch, count-done)
-		errs := make(chan error, n)
-		var wg sync.WaitGroup
-		for range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := fn(); err != nil && err != errSkip {
-					errs <- err
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		failed := len(errs)
-		done += n - failed
-		if failed > 0 {
-			return done, <-errs
-		}
-	}
-	return done, nil
 }
 
 // writeStatus stores st (with observedGeneration) unless nothing changed.
@@ -382,22 +286,5 @@ func rsCondition(cs []appsv1.ReplicaSetCondition, t appsv1.ReplicaSetConditionTy
 // nextAvailable returns how long until the next ready pod becomes
 // available under minReadySeconds (0 when none is waiting).
 func nextAvailable(rs *appsv1.ReplicaSet, pods []*corev1.Pod, now time.Time) time.Duration {
-	if rs.Spec.MinReadySeconds == 0 {
-		return 0
-	}
-	var next time.Duration
-	for _, p := range pods {
-		if !IsPodReady(p) || IsPodAvailable(p, rs.Spec.MinReadySeconds, now) {
-			continue
-		}
-		// Available once strictly after the instant: wait a little past it.
-		d := availableAt(p, rs.Spec.MinReadySeconds).Sub(now) + time.Millisecond
-		if d <= 0 {
-			d = time.Millisecond
-		}
-		if next == 0 || d < next {
-			next = d
-		}
-	}
-	return next
+	return nextAvailableIn(pods, rs.Spec.MinReadySeconds, now)
 }

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 
 	"github.com/minicluster/mini/control/client"
 )
@@ -63,14 +64,7 @@ func revSameData(a, b []byte) bool {
 
 // revOwned returns the revisions controlled by uid in ns, oldest first.
 func revOwned(inf cache.SharedIndexInformer, ns string, uid types.UID) []*appsv1.ControllerRevision {
-	objs, _ := inf.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
-	var out []*appsv1.ControllerRevision
-	for _, o := range objs {
-		r := o.(*appsv1.ControllerRevision)
-		if ref := metav1.GetControllerOf(r); ref != nil && ref.UID == uid {
-			out = append(out, r)
-		}
-	}
+	out := controlledBy[*appsv1.ControllerRevision](inf, ns, uid)
 	revSort(out)
 	return out
 }
@@ -88,14 +82,18 @@ func revSort(rs []*appsv1.ControllerRevision) {
 type revOwner struct {
 	meta       metav1.Object
 	gvk        schema.GroupVersionKind
-	labels     map[string]string // the owner's template labels, copied onto revisions
-	collisions *int32
+	template   *corev1.PodTemplateSpec // its labels are copied onto revisions
+	collisions *int32                  // the owner's status.collisionCount (read only)
 }
 
-// revEnsure returns the revision holding data among existing (oldest
-// first), creating it or renumbering it to be the newest when it is not
-// already the newest.
-func revEnsure(ctx context.Context, c *client.Client, o revOwner, existing []*appsv1.ControllerRevision, data []byte) (*appsv1.ControllerRevision, error) {
+// revEnsure returns the revision of the owner's template among existing
+// (oldest first), creating it or renumbering it to be the newest when it is
+// not already the newest.
+func revEnsure(ctx context.Context, c *client.Client, o revOwner, existing []*appsv1.ControllerRevision) (*appsv1.ControllerRevision, error) {
+	data, err := revPatch(o.template)
+	if err != nil {
+		return nil, err
+	}
 	var max int64
 	for _, r := range existing {
 		if r.Revision > max {
@@ -116,21 +114,24 @@ func revEnsure(ctx context.Context, c *client.Client, o revOwner, existing []*ap
 		}
 		return up, nil
 	}
-	var collisions int32
-	if o.collisions != nil {
-		collisions = *o.collisions
-	}
+	return revCreate(ctx, c, o, data, max+1)
+}
+
+// revCreate creates the revision number of data, named by its hash and
+// stepping past hash collisions.
+func revCreate(ctx context.Context, c *client.Client, o revOwner, data []byte, number int64) (*appsv1.ControllerRevision, error) {
+	collisions := ptr.Deref(o.collisions, 0)
 	for attempt := 0; attempt < 8; attempt++ {
 		hash := revHash(data, collisions)
 		lbls := map[string]string{appsv1.ControllerRevisionHashLabelKey: hash}
-		for k, v := range o.labels {
+		for k, v := range o.template.Labels {
 			lbls[k] = v
 		}
 		rev := &appsv1.ControllerRevision{
 			ObjectMeta: metav1.ObjectMeta{Name: o.meta.GetName() + "-" + hash, Namespace: o.meta.GetNamespace(), Labels: lbls,
-				OwnerReferences: []metav1.OwnerReference{wlControllerRef(o.meta, o.gvk)}},
+				OwnerReferences: []metav1.OwnerReference{*newControllerRef(o.meta, o.gvk)}},
 			Data:     runtime.RawExtension{Raw: data},
-			Revision: max + 1,
+			Revision: number,
 		}
 		err := c.Create(ctx, rev)
 		if err == nil {
@@ -147,16 +148,14 @@ func revEnsure(ctx context.Context, c *client.Client, o revOwner, existing []*ap
 			return cur, nil // made by an earlier pass our cache has not seen yet
 		}
 		collisions++
-		if o.collisions != nil {
-			*o.collisions = collisions
-		}
 	}
 	return nil, fmt.Errorf("could not name a revision of %s: too many hash collisions", o.meta.GetName())
 }
 
-// revPrune deletes the oldest revisions beyond limit that no live pod
-// uses and that are not in keep.
-func revPrune(ctx context.Context, c *client.Client, revs []*appsv1.ControllerRevision, live map[string]bool, limit int32) error {
+// revPrune deletes the oldest revisions that are not live beyond the
+// owner's revisionHistoryLimit (10 when unset).
+func revPrune(ctx context.Context, c *client.Client, revs []*appsv1.ControllerRevision, live map[string]bool, historyLimit *int32) error {
+	limit := ptr.Deref(historyLimit, 10)
 	var dead []*appsv1.ControllerRevision
 	for _, r := range revs {
 		if !live[r.Name] {

@@ -28,10 +28,7 @@ func setupServiceAccounts(m *Manager) func(ctx context.Context) {
 	q := NewQueue("serviceaccount", m.Clock, m.Log, c.sync)
 	c.nss.AddEventHandler(q.Handler())
 	c.sas.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) {
-		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = t.Obj
-		}
-		if sa, ok := obj.(*corev1.ServiceAccount); ok && sa.Name == saDefault {
+		if sa, ok := tombstoned(obj).(*corev1.ServiceAccount); ok && sa.Name == saDefault {
 			q.Add(sa.Namespace)
 		}
 	}})
@@ -39,14 +36,11 @@ func setupServiceAccounts(m *Manager) func(ctx context.Context) {
 }
 
 func (c *saController) sync(ctx context.Context, ns string) error {
-	obj, ok, _ := c.nss.GetIndexer().GetByKey(ns)
-	if !ok {
+	n, ok := fromCacheKey[*corev1.Namespace](c.nss, ns)
+	if !ok || n.DeletionTimestamp != nil || n.Status.Phase == corev1.NamespaceTerminating {
 		return nil
 	}
-	if n := obj.(*corev1.Namespace); n.DeletionTimestamp != nil || n.Status.Phase == corev1.NamespaceTerminating {
-		return nil
-	}
-	if _, ok, _ := c.sas.GetIndexer().GetByKey(ns + "/" + saDefault); ok {
+	if _, ok := fromCache[*corev1.ServiceAccount](c.sas, ns, saDefault); ok {
 		return nil
 	}
 	err := c.m.Client.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: saDefault, Namespace: ns}})

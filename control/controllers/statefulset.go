@@ -31,18 +31,19 @@ func setupStatefulSet(m *Manager) func(ctx context.Context) {
 		pods: m.Informers.For(&corev1.Pod{}),
 		revs: m.Informers.For(&appsv1.ControllerRevision{}),
 	}
+	ensureIndexers(c.pods, IndexController)
+	ensureIndexers(c.revs, IndexController)
 	q := NewQueue("statefulset", m.Clock, m.Log, c.sync)
 	c.sets.AddEventHandler(q.Handler())
-	c.pods.AddEventHandler(wlEnqueueOwner(q, "StatefulSet"))
+	c.pods.AddEventHandler(podOwnerEvents(q, "StatefulSet", nil))
 	return func(ctx context.Context) { q.Run(ctx, m.Opts.Workers) }
 }
 
 func (c *stsController) sync(ctx context.Context, key string) error {
-	obj, ok, _ := c.sets.GetIndexer().GetByKey(key)
+	set, ok := fromCacheKey[*appsv1.StatefulSet](c.sets, key)
 	if !ok {
 		return nil
 	}
-	set := obj.(*appsv1.StatefulSet)
 	if set.DeletionTimestamp != nil {
 		return nil
 	}
@@ -50,7 +51,7 @@ func (c *stsController) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	pods := wlOwnedPods(c.pods, set.Namespace, set.UID)
+	pods := controlledBy[*corev1.Pod](c.pods, set.Namespace, set.UID)
 	now := c.m.Clock.Now()
 	plan := stsPlanFor(set, pods, revs, now)
 	for _, p := range plan.create {
@@ -94,16 +95,8 @@ func (c *stsController) sync(ctx context.Context, key string) error {
 // revisions makes sure the revision of the set's template exists and
 // returns it with the current revision.
 func (c *stsController) revisions(ctx context.Context, set *appsv1.StatefulSet) (stsRevs, error) {
-	data, err := revPatch(&set.Spec.Template)
-	if err != nil {
-		return stsRevs{}, err
-	}
-	var collisions int32
-	if set.Status.CollisionCount != nil {
-		collisions = *set.Status.CollisionCount
-	}
 	owned := revOwned(c.revs, set.Namespace, set.UID)
-	upd, err := revEnsure(ctx, c.m.Client, revOwner{meta: set, gvk: stsGVK, labels: set.Spec.Template.Labels, collisions: &collisions}, owned, data)
+	upd, err := revEnsure(ctx, c.m.Client, revOwner{meta: set, gvk: stsGVK, template: &set.Spec.Template, collisions: set.Status.CollisionCount}, owned)
 	if err != nil {
 		return stsRevs{}, err
 	}
@@ -126,9 +119,5 @@ func (c *stsController) pruneRevisions(ctx context.Context, set *appsv1.Stateful
 	for _, p := range pods {
 		live[stsRevisionOf(p)] = true
 	}
-	limit := int32(10)
-	if set.Spec.RevisionHistoryLimit != nil {
-		limit = *set.Spec.RevisionHistoryLimit
-	}
-	return revPrune(ctx, c.m.Client, revOwned(c.revs, set.Namespace, set.UID), live, limit)
+	return revPrune(ctx, c.m.Client, revOwned(c.revs, set.Namespace, set.UID), live, set.Spec.RevisionHistoryLimit)
 }

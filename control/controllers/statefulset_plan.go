@@ -50,12 +50,7 @@ func stsStart(set *appsv1.StatefulSet) int {
 	return 0
 }
 
-func stsReplicas(set *appsv1.StatefulSet) int {
-	if set.Spec.Replicas == nil {
-		return 1
-	}
-	return int(*set.Spec.Replicas)
-}
+func stsReplicas(set *appsv1.StatefulSet) int { return int(replicasOf(set.Spec.Replicas)) }
 
 func stsPartition(set *appsv1.StatefulSet) int {
 	ru := set.Spec.UpdateStrategy.RollingUpdate
@@ -67,7 +62,7 @@ func stsPartition(set *appsv1.StatefulSet) int {
 
 // stsHealthy is Kubernetes's isHealthy: running, ready, not terminating.
 func stsHealthy(p *corev1.Pod) bool {
-	return p.Status.Phase == corev1.PodRunning && wlPodReady(p) && p.DeletionTimestamp == nil
+	return p.Status.Phase == corev1.PodRunning && IsPodReady(p) && p.DeletionTimestamp == nil
 }
 
 func stsRevisionOf(p *corev1.Pod) string { return p.Labels[appsv1.ControllerRevisionHashLabelKey] }
@@ -75,7 +70,8 @@ func stsRevisionOf(p *corev1.Pod) string { return p.Labels[appsv1.ControllerRevi
 // stsNewPod builds the pod of an ordinal from a template.
 func stsNewPod(set *appsv1.StatefulSet, tmpl *corev1.PodTemplateSpec, rev string, ord int) *corev1.Pod {
 	name := fmt.Sprintf("%s-%d", set.Name, ord)
-	p := wlPodFromTemplate(tmpl, set.Namespace, name, "", wlControllerRef(set, stsGVK))
+	p := podFromTemplate(tmpl, set, newControllerRef(set, stsGVK))
+	p.GenerateName, p.Name = "", name
 	p.Labels[appsv1.StatefulSetPodNameLabel] = name
 	p.Labels[appsv1.PodIndexLabel] = strconv.Itoa(ord)
 	p.Labels[appsv1.ControllerRevisionHashLabelKey] = rev
@@ -134,16 +130,13 @@ func stsSlots(set *appsv1.StatefulSet, pods []*corev1.Pod) (slots, condemned []*
 // stsRecheck returns when the next ready pod becomes available
 // (minReadySeconds), or 0.
 func stsRecheck(set *appsv1.StatefulSet, slots, condemned []*corev1.Pod, now time.Time) time.Duration {
-	var next time.Duration
+	var pods []*corev1.Pod
 	for _, p := range append(append([]*corev1.Pod{}, slots...), condemned...) {
-		if p != nil && wlPodReady(p) && !wlPodAvailable(p, set.Spec.MinReadySeconds, now) {
-			d := wlPodReadySince(p).Add(time.Duration(set.Spec.MinReadySeconds) * time.Second).Sub(now)
-			if next == 0 || d < next {
-				next = d
-			}
+		if p != nil {
+			pods = append(pods, p)
 		}
 	}
-	return next
+	return nextAvailableIn(pods, set.Spec.MinReadySeconds, now)
 }
 
 // stsPlanFor decides one pass over a StatefulSet's pods: Kubernetes's
@@ -163,7 +156,7 @@ func stsPlanFor(set *appsv1.StatefulSet, pods []*corev1.Pod, revs stsRevs, now t
 		switch {
 		case p == nil:
 			plan.create = append(plan.create, stsNewPod(set, tmpl, rev, i+start))
-		case wlPodTerminal(p) && p.DeletionTimestamp == nil:
+		case IsPodTerminal(p) && p.DeletionTimestamp == nil:
 			plan.delete = append(plan.delete, p) // recreated once it is gone
 		case stsHealthy(p):
 			continue
@@ -211,9 +204,9 @@ func stsStatus(set *appsv1.StatefulSet, pods []*corev1.Pod, revs stsRevs, now ti
 			continue
 		}
 		st.Replicas++
-		if p.Status.Phase == corev1.PodRunning && wlPodReady(p) {
+		if p.Status.Phase == corev1.PodRunning && IsPodReady(p) {
 			st.ReadyReplicas++
-			if wlPodAvailable(p, set.Spec.MinReadySeconds, now) {
+			if IsPodAvailable(p, set.Spec.MinReadySeconds, now) {
 				st.AvailableReplicas++
 			}
 		}

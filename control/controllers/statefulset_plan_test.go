@@ -15,7 +15,7 @@ func stsFixture(replicas int32, opts ...func(*appsv1.StatefulSet)) *appsv1.State
 		Spec: appsv1.StatefulSetSpec{
 			Replicas: &replicas, ServiceName: "nginx", PodManagementPolicy: appsv1.OrderedReadyPodManagement,
 			UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType,
-				RollingUpdate: &appsv1.RollingUpdateStatefulSetStrategy{Partition: wlPtr(int32(0))}},
+				RollingUpdate: &appsv1.RollingUpdateStatefulSetStrategy{Partition: ptrTo(int32(0))}},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "img:v2"}}}},
 		},

@@ -1,14 +1,10 @@
 package controllers
 
 import (
-	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"strings"
-	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,10 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/dump"
 
 	"github.com/minicluster/mini/control/client"
@@ -36,6 +30,8 @@ const (
 	IndexOrphan = "orphan-namespace"
 	// IndexOwner indexes objects by the UIDs of all their owners.
 	IndexOwner = "owner-uid"
+	// IndexNodeName indexes pods by the node they are bound to.
+	IndexNodeName = "node-name"
 )
 
 // indexFuncs are the index functions behind the index names above.
@@ -68,6 +64,12 @@ var indexFuncs = cache.Indexers{
 			out = append(out, string(r.UID))
 		}
 		return out, nil
+	},
+	IndexNodeName: func(obj any) ([]string, error) {
+		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
+			return []string{p.Spec.NodeName}, nil
+		}
+		return nil, nil
 	},
 }
 
@@ -106,13 +108,18 @@ func byIndex[T any](inf cache.SharedIndexInformer, index, value string) []T {
 
 // fromCache returns the cached object ns/name of an informer, or false.
 func fromCache[T any](inf cache.SharedIndexInformer, ns, name string) (T, bool) {
-	var zero T
-	key := name
 	if ns != "" {
-		key = ns + "/" + name
+		name = ns + "/" + name
 	}
+	return fromCacheKey[T](inf, name)
+}
+
+// fromCacheKey returns the cached object of an informer with the queue key
+// key ("namespace/name" or "name"), or false.
+func fromCacheKey[T any](inf cache.SharedIndexInformer, key string) (T, bool) {
 	obj, ok, _ := inf.GetIndexer().GetByKey(key)
 	if !ok {
+		var zero T
 		return zero, false
 	}
 	t, ok := obj.(T)
@@ -148,16 +155,6 @@ func keyOf(m metav1.Object) string {
 	return m.GetNamespace() + "/" + m.GetName()
 }
 
-// newControllerRef returns the ownerReference a controller puts on what it
-// creates: controller=true and blockOwnerDeletion=true.
-func newControllerRef(owner metav1.Object, gvk schema.GroupVersionKind) *metav1.OwnerReference {
-	t := true
-	return &metav1.OwnerReference{
-		APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: owner.GetName(), UID: owner.GetUID(),
-		Controller: &t, BlockOwnerDeletion: &t,
-	}
-}
-
 // gvkOf returns the group version kind of a typed object the client knows.
 func gvkOf(obj runtime.Object) schema.GroupVersionKind {
 	info, err := client.InfoFor(obj)
@@ -165,128 +162,6 @@ func gvkOf(obj runtime.Object) schema.GroupVersionKind {
 		panic(err)
 	}
 	return info.GVK()
-}
-
-// ownedObject is a typed API object with metadata.
-type ownedObject interface {
-	metav1.Object
-	runtime.Object
-}
-
-// refManager adopts and releases objects for one controller, as Kubernetes's
-// ControllerRefManager does: orphans that match the selector are adopted
-// (once a fresh read confirms the controller still exists and is not being
-// deleted), owned objects that stop matching are released.
-type refManager struct {
-	c        *client.Client
-	owner    ownedObject
-	gvk      schema.GroupVersionKind
-	selector labels.Selector
-	checked  bool
-	adoptErr error
-}
-
-func newRefManager(c *client.Client, owner ownedObject, selector labels.Selector) *refManager {
-	return &refManager{c: c, owner: owner, gvk: gvkOf(owner), selector: selector}
-}
-
-// canAdopt reads the owner afresh (once) and refuses adoption when it is
-// gone, replaced, or being deleted.
-func (m *refManager) canAdopt(ctx context.Context) error {
-	if m.checked {
-		return m.adoptErr
-	}
-	m.checked = true
-	fresh := m.owner.DeepCopyObject()
-	if err := m.c.Get(ctx, m.owner.GetNamespace(), m.owner.GetName(), fresh); err != nil {
-		m.adoptErr = fmt.Errorf("checking %s %s before adoption: %w", m.gvk.Kind, keyOf(m.owner), err)
-		return m.adoptErr
-	}
-	fm := fresh.(metav1.Object)
-	switch {
-	case fm.GetUID() != m.owner.GetUID():
-		m.adoptErr = fmt.Errorf("original %s %s is gone: got uid %s, wanted %s", m.gvk.Kind, keyOf(m.owner), fm.GetUID(), m.owner.GetUID())
-	case fm.GetDeletionTimestamp() != nil:
-		m.adoptErr = fmt.Errorf("%s %s has just been deleted at %s", m.gvk.Kind, keyOf(m.owner), fm.GetDeletionTimestamp())
-	}
-	return m.adoptErr
-}
-
-// claim returns the objects of objs this controller owns after adopting
-// matching orphans and releasing owned objects that no longer match.
-// Adopted objects are returned as updated by the server; cached objects are
-// never modified.
-func claim[T ownedObject](ctx context.Context, m *refManager, objs []T) ([]T, error) {
-	var out []T
-	var errs []error
-	deleting := m.owner.GetDeletionTimestamp() != nil
-	for _, o := range objs {
-		ref := metav1.GetControllerOfNoCopy(o)
-		matches := m.selector.Matches(labels.Set(o.GetLabels()))
-		switch {
-		case ref != nil && ref.UID != m.owner.GetUID():
-			// another controller's
-		case ref != nil && matches:
-			out = append(out, o)
-		case ref != nil:
-			if deleting {
-				continue
-			}
-			if err := releaseRef(ctx, m.c, o, m.owner.GetUID()); err != nil {
-				errs = append(errs, err)
-			}
-		case deleting || !matches || o.GetDeletionTimestamp() != nil || o.GetNamespace() != m.owner.GetNamespace():
-			// orphan we may not adopt
-		default:
-			if err := m.canAdopt(ctx); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			adopted, err := adopt(ctx, m, o)
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			out = append(out, adopted)
-		}
-	}
-	if len(errs) > 0 {
-		return out, fmt.Errorf("claiming objects for %s %s: %w", m.gvk.Kind, keyOf(m.owner), joinErrors(errs))
-	}
-	return out, nil
-}
-
-// adopt adds the controller reference to o with a strategic merge patch
-// guarded by o's UID.
-func adopt[T ownedObject](ctx context.Context, m *refManager, o T) (T, error) {
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
-		"ownerReferences": []*metav1.OwnerReference{newControllerRef(m.owner, m.gvk)},
-		"uid":             o.GetUID(),
-	}})
-	out := o.DeepCopyObject().(T)
-	err := m.c.Patch(ctx, out, o.GetNamespace(), o.GetName(), types.StrategicMergePatchType, patch, "")
-	return out, err
-}
-
-// releaseRef removes the ownerReference to owner from o with a strategic
-// merge patch guarded by o's UID. An object already gone, or one the server
-// refuses to change, is not an error.
-func releaseRef(ctx context.Context, c *client.Client, o ownedObject, owner types.UID) error {
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
-		"ownerReferences": []map[string]any{{"$patch": "delete", "uid": owner}},
-		"uid":             o.GetUID(),
-	}})
-	err := c.Patch(ctx, o.DeepCopyObject(), o.GetNamespace(), o.GetName(), types.StrategicMergePatchType, patch, "")
-	if apierrors.IsNotFound(err) || apierrors.IsInvalid(err) || apierrors.IsConflict(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("releasing %s from %s: %w", keyOf(o), owner, err)
-	}
-	return nil
 }
 
 // joinErrors joins errors with "; " (nil when there are none).
@@ -326,88 +201,4 @@ func ComputeHash(template *corev1.PodTemplateSpec, collisionCount *int32) string
 func namespaceTerminating(err error) bool {
 	return apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) ||
 		(apierrors.IsForbidden(err) && strings.Contains(err.Error(), "because it is being terminated"))
-}
-
-// ExpectationsTimeout is how long unobserved expectations hold a controller
-// back before it acts again regardless (as Kubernetes, 5 minutes).
-const ExpectationsTimeout = 5 * time.Minute
-
-// Expectations remember, per controller key, the creations and deletions a
-// controller has asked for and not yet seen in its informers, so that a
-// sync in between does not act twice on stale caches (Kubernetes's
-// UIDTrackingControllerExpectations). Deletions are tracked by object key so
-// that seeing the same deletion twice (graceful delete, then removal)
-// counts once.
-type Expectations struct {
-	clk clock.PassiveClock
-	mu  sync.Mutex
-	m   map[string]*expectation
-}
-
-type expectation struct {
-	adds int
-	dels map[string]bool
-	at   time.Time
-}
-
-// NewExpectations returns empty expectations timed by clk.
-func NewExpectations(clk clock.PassiveClock) *Expectations {
-	return &Expectations{clk: clk, m: map[string]*expectation{}}
-}
-
-// Satisfied reports whether the controller of key may act: nothing is
-// pending, or what is pending is older than ExpectationsTimeout.
-func (e *Expectations) Satisfied(key string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	x, ok := e.m[key]
-	if !ok {
-		return true
-	}
-	return (x.adds <= 0 && len(x.dels) == 0) || e.clk.Since(x.at) > ExpectationsTimeout
-}
-
-// ExpectCreations records that n creations are in flight for key.
-func (e *Expectations) ExpectCreations(key string, n int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.m[key] = &expectation{adds: n, dels: map[string]bool{}, at: e.clk.Now()}
-}
-
-// ExpectDeletions records that the objects with keys objKeys are being
-// deleted for key.
-func (e *Expectations) ExpectDeletions(key string, objKeys []string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	x := &expectation{dels: map[string]bool{}, at: e.clk.Now()}
-	for _, k := range objKeys {
-		x.dels[k] = true
-	}
-	e.m[key] = x
-}
-
-// CreationObserved lowers the pending creations of key by one (also used
-// for a creation that failed and will never be observed).
-func (e *Expectations) CreationObserved(key string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if x, ok := e.m[key]; ok && x.adds > 0 {
-		x.adds--
-	}
-}
-
-// DeletionObserved marks the deletion of objKey for key as seen.
-func (e *Expectations) DeletionObserved(key, objKey string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if x, ok := e.m[key]; ok {
-		delete(x.dels, objKey)
-	}
-}
-
-// Forget drops everything recorded for key (its controller is gone).
-func (e *Expectations) Forget(key string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	delete(e.m, key)
 }

@@ -58,7 +58,7 @@ func TestStatefulSetInProcess(t *testing.T) {
 				addedAt[p.Name] = i
 			}
 		}
-		if _, seen := readyAt[p.Name]; !seen && wlPodReady(p) {
+		if _, seen := readyAt[p.Name]; !seen && IsPodReady(p) {
 			readyAt[p.Name] = i
 		}
 	}
