@@ -110,7 +110,10 @@ func benchPod(i int) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pod-%05d", i), Namespace: "default",
 			Labels: map[string]string{"app": "bench", "group": strconv.Itoa(i % 100)}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+		// A scheduler that does not run: the control plane's own scheduler
+		// leaves these pods alone, so the benchmark's updates are the only
+		// writes to them and measure the API server, not conflicts.
+		Spec: corev1.PodSpec{SchedulerName: "bench-unscheduled", Containers: []corev1.Container{{
 			Name: "app", Image: "registry.example/bench/app:1.0",
 			Args:  []string{"--port=8080", "--verbose"},
 			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
