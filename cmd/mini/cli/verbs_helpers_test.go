@@ -41,10 +41,16 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// rootMu serializes building command trees: newControlPlaneCmd binds its
+// flags to package variables, so two trees built at once race.
+var rootMu sync.Mutex
+
 // execCLI runs the mini command line in process, as Main does, with ctx.
 func execCLI(ctx context.Context, stdin string, out, errOut *syncBuffer, args ...string) int {
 	st := streams{out: out, errOut: errOut, in: strings.NewReader(stdin)}
+	rootMu.Lock()
 	root := newRoot(st)
+	rootMu.Unlock()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -48,9 +48,10 @@ func TestStreamVerbsInProcess(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.err, `Defaulted container "echo" out of: echo, side`) {
 			t.Errorf("logs of a two-container pod: %s", r)
 		}
-		if out := mustKube(t, kc, "logs", "talker", "-c", "side"); !strings.Contains(out, "echo: pod side host ") {
-			t.Errorf("logs -c side printed %q", out)
-		}
+		waitUntil(t, 20*time.Second, "the side container's first log line", func() bool {
+			r = kube(t, kc, "", "logs", "talker", "-c", "side")
+			return r.code == 0 && strings.Contains(r.out, "echo: pod side host ")
+		}, &r)
 		if out := mustKube(t, kc, "logs", "svc/echo", "side", "--tail", "1"); strings.Count(out, "\n") != 1 {
 			t.Errorf("logs svc/echo side --tail 1 printed %q, want one line", out)
 		}
