@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/minicluster/mini/control/clustertest"
+	"github.com/minicluster/mini/control/plane/plantest"
 )
 
 // The verbs run in process (the cobra command, as `mini` runs it) against
@@ -337,4 +338,42 @@ func testDelete(t *testing.T, c *clustertest.Cluster, kc string) {
 		r := kube(t, kc, "", "get", "all")
 		return r.code == 0 && r.out == "" && r.err == "No resources found in default namespace.\n", r.String()
 	})
+}
+
+// Every name kubectl users type resolves against the real server's
+// discovery.
+func TestKubectlNamesResolve(t *testing.T) {
+	env := plantest.Start(t, plantest.Options{})
+	s, err := (&kubeFlags{kubeconfig: env.Kubeconfig}).open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"po": "pods", "pod": "pods", "Pod": "pods", "deploy": "deployments.apps", "rs": "replicasets.apps",
+		"sts": "statefulsets.apps", "ds": "daemonsets.apps", "svc": "services", "ep": "endpoints", "no": "nodes",
+		"ns": "namespaces", "cm": "configmaps", "secret": "secrets", "sa": "serviceaccounts", "job": "jobs.batch",
+		"ev": "events", "ing": "ingresses.networking.k8s.io", "lease": "leases.coordination.k8s.io",
+		"endpointslice": "endpointslices.discovery.k8s.io", "controllerrevisions": "controllerrevisions.apps",
+		"deployments.apps": "deployments.apps", "StatefulSet": "statefulsets.apps",
+	} {
+		r, err := s.resolve(t.Context(), name)
+		got := r.GVR().GroupResource().String()
+		if err != nil || got != want {
+			t.Errorf("%q resolves to %q (%v), want %q", name, got, err, want)
+		}
+	}
+	rs, _ := s.resources(t.Context())
+	all, _ := expandKinds(rs, "all")
+	var names []string
+	for _, r := range all {
+		names = append(names, r.Resource)
+	}
+	if got := strings.Join(names, " "); got != "pods services daemonsets deployments replicasets statefulsets jobs" {
+		t.Errorf("get all covers %q", got)
+	}
+	for _, r := range rs {
+		if r.Resource == "deployments" && !r.HasSubresource("scale") || r.Resource == "pods" && !r.HasSubresource("exec") {
+			t.Errorf("%s subresources %v", r.Resource, r.Subresources)
+		}
+	}
 }
