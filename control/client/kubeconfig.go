@@ -42,6 +42,12 @@ func (k Kubeconfig) WriteFile(path string) error {
 	return os.Rename(tmp, path)
 }
 
+// NoContextError is LoadKubeconfig's error when the kubeconfig has no
+// current context or lacks the one asked for.
+type NoContextError struct{ Msg string }
+
+func (e *NoContextError) Error() string { return e.Msg }
+
 // LoadKubeconfig resolves a client configuration the way kubectl does:
 // path (or $KUBECONFIG, or ~/.kube/config) and context ("" = current).
 func LoadKubeconfig(path, context string) (Config, string, error) {
@@ -57,11 +63,11 @@ func LoadKubeconfig(path, context string) (Config, string, error) {
 		context = raw.CurrentContext
 	}
 	if context == "" {
-		return Config{}, "", fmt.Errorf("no current context in the kubeconfig (%s); pass --context or create a cluster", describeRules(rules))
+		return Config{}, "", &NoContextError{fmt.Sprintf("no current context in the kubeconfig (%s); pass --context or create a cluster", describeRules(rules))}
 	}
 	ctx, ok := raw.Contexts[context]
 	if !ok {
-		return Config{}, "", fmt.Errorf("context %q is not in the kubeconfig (%s)", context, describeRules(rules))
+		return Config{}, "", &NoContextError{fmt.Sprintf("context %q is not in the kubeconfig (%s)", context, describeRules(rules))}
 	}
 	cl, ok := raw.Clusters[ctx.Cluster]
 	if !ok {
