@@ -96,7 +96,12 @@ func (p *configParser) document(data []byte) (*yaml.Node, error) {
 		}
 		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			return nil, &ConfigError{File: p.file, Line: line, Err: fmt.Errorf("malformed YAML: %s", m[2])}
+			msg := m[2]
+			if strings.HasPrefix(msg, "did not find expected") {
+				// The parser names the line where the block it could not finish starts.
+				msg += " (in the block starting on this line: check the indentation of the lines after it)"
+			}
+			return nil, &ConfigError{File: p.file, Line: line, Err: fmt.Errorf("malformed YAML: %s", msg)}
 		}
 		return nil, &ConfigError{File: p.file, Err: fmt.Errorf("malformed YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))}
 	}

@@ -85,6 +85,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"empty file", "", 0, "", "the file is empty"},
 		{"malformed YAML", head + "nodes: 3\n ports: [\n", 4, "", "malformed YAML"},
 		{"tab indentation", head + "nodeLabels:\n\ttier: web\n", 4, "", "malformed YAML"},
+		{"bad indentation", head + "nodeLabels:\n  a: b\n c: d\n", 4, "", "block starting on this line"},
 		{"not a mapping", "- a\n- b\n", 1, "", "want a mapping"},
 		{"two documents", head + "---\n" + head, 3, "", "one YAML document"},
 		{"missing kind", "apiVersion: mini.dev/v1alpha1\nname: x\n", 1, "kind", "is missing"},
