@@ -99,6 +99,10 @@ type flagErr struct{ err error }
 
 func (e *flagErr) Error() string { return e.err.Error() }
 
+// Parents' persistent hooks (root's --verbose) run even when a subcommand
+// has its own.
+func init() { cobra.EnableTraverseRunHooks = true }
+
 func newRoot(st streams) *cobra.Command {
 	var verbose bool
 	root := &cobra.Command{
