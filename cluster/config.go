@@ -140,7 +140,7 @@ type fieldSet struct {
 func (p *configParser) fields(m *yaml.Node, path string, known []string) (fieldSet, error) {
 	fs := fieldSet{values: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}}
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		k, v := m.Content[i], m.Content[i+1]
+		k, v := m.Content[i], deref(m.Content[i+1])
 		if k.Kind != yaml.ScalarNode {
 			return fs, p.errAt(k, path, "field names are strings, got %s", describe(k))
 		}
@@ -272,7 +272,19 @@ func (p *configParser) list(n *yaml.Node, field string) ([]*yaml.Node, error) {
 	if n.Kind != yaml.SequenceNode {
 		return nil, p.errAt(n, field, "want a list, got %s", describe(n))
 	}
-	return n.Content, nil
+	items := make([]*yaml.Node, len(n.Content))
+	for i, it := range n.Content {
+		items[i] = deref(it)
+	}
+	return items, nil
+}
+
+// deref follows an alias (*name) to the node its anchor (&name) marks.
+func deref(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
 }
 
 // strings applies each item's string to f, naming the item in errors.
@@ -367,7 +379,7 @@ func (p *configParser) setLabels(n *yaml.Node, field string, dst *map[string]str
 	}
 	m := map[string]string{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
+		k, v := n.Content[i], deref(n.Content[i+1])
 		key, err := p.scalar(k, field, "a label key")
 		if err != nil {
 			return err

@@ -32,8 +32,9 @@ nodeOverrides:
     labels: {gpu: "yes"}
     taints: ["gpu=yes:NoExecute"]
 images:
-  - echo:1
+  - &echo echo:1
   - registry.example.com/team/app:v2
+  - *echo
 `
 
 func TestParseConfigGood(t *testing.T) {
@@ -51,7 +52,7 @@ func TestParseConfigGood(t *testing.T) {
 			{Key: "example.com/slow", Effect: corev1.TaintEffectPreferNoSchedule}}},
 		PerNode: map[int]NodeSettings{2: {Labels: map[string]string{"gpu": "yes"},
 			Taints: []corev1.Taint{{Key: "gpu", Value: "yes", Effect: corev1.TaintEffectNoExecute}}}},
-		Images: []string{"echo:1", "registry.example.com/team/app:v2"},
+		Images: []string{"echo:1", "registry.example.com/team/app:v2", "echo:1"},
 	}
 	if !reflect.DeepEqual(o, want) {
 		t.Errorf("ParseConfig(good) =\n%+v\nwant\n%+v", o, want)
@@ -214,4 +215,26 @@ func TestValidateNodes(t *testing.T) {
 	if err := o.validateNodes(); err == nil || !strings.Contains(err.Error(), "image to load") {
 		t.Errorf("bad image: %v", err)
 	}
+}
+
+// FuzzParseConfig: any input gives options or a *ConfigError naming the
+// file, never a panic; what parses also validates or says why not.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(goodConfig))
+	f.Add([]byte("apiVersion: mini.dev/v1alpha1\nkind: Cluster\nnodeOverrides: [{index: 0, labels: {a: b}}]\n"))
+	f.Add([]byte("apiVersion: mini.dev/v1alpha1\nkind: Cluster\nnodes: &a 2\nimages: *a\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		o, err := ParseConfig("f.yaml", data, CreateOptions{Name: "x", Nodes: 1})
+		if err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "f.yaml") {
+				t.Fatalf("error %T %q is not a *ConfigError naming the file", err, err)
+			}
+			return
+		}
+		if o.Nodes < 1 || o.Nodes > MaxNodes {
+			t.Fatalf("parsed nodes %d", o.Nodes)
+		}
+		_ = o.Validate()
+	})
 }
