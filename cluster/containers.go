@@ -41,8 +41,9 @@ func attach(cluster string, ip netip.Addr) *network.NetworkingConfig {
 
 var keepRunning = container.RestartPolicy{Name: container.RestartPolicyUnlessStopped}
 
-// controlSpec is the control plane container.
-func controlSpec(cluster, op, img string, subnet netip.Prefix, api string, nodeImage string) spec {
+// controlSpec is the control plane container. It records the node image
+// and the settings of every node (JSON) for nodes added later.
+func controlSpec(cluster, op, img string, subnet netip.Prefix, api, nodeImage, nodeSettings string) spec {
 	ip := hostAddr(subnet, controlHost)
 	return spec{
 		name: ControlName(cluster),
@@ -55,7 +56,7 @@ func controlSpec(cluster, op, img string, subnet netip.Prefix, api string, nodeI
 				"--dns-listen", ":53", "--dns-advertise", ip.String(),
 				// Pods reach the API through the kubernetes Service (10.96.0.1).
 				"--advertise-address", ip.String()},
-			Labels: labels(cluster, RoleControl, op, LabelAPI, api, labelNodeImage, nodeImage),
+			Labels: labels(cluster, RoleControl, op, LabelAPI, api, labelNodeImage, nodeImage, labelNodeSettings, nodeSettings),
 		},
 		host: &container.HostConfig{
 			Mounts:        []mount.Mount{{Type: mount.TypeVolume, Source: DataVolume(cluster), Target: "/data"}},
@@ -71,9 +72,11 @@ const labelNodeImage = "mini.node.image"
 
 // nodeEnv is what a node agent needs to join.
 type nodeEnv struct {
-	server string // https://<control IP>:6443
-	token  string
-	ca     []byte
+	server  string // https://<control IP>:6443
+	token   string
+	ca      []byte
+	node    NodeSettings         // every node's labels and taints
+	perNode map[int]NodeSettings // more for some nodes, by index
 }
 
 // nodeHostConfig is the host configuration of a node container in mode,
@@ -116,8 +119,8 @@ func nodeSpec(cluster, op, img, mode string, cgroupV2 bool, subnet netip.Prefix,
 		cfg: &container.Config{
 			Image:    img,
 			Hostname: name,
-			Env: []string{"MINI_SERVER=" + env.server, "MINI_TOKEN=" + env.token, "MINI_CA=" + string(env.ca),
-				"MINI_NODE_NAME=" + name, "MINI_CLUSTER=" + cluster},
+			Env: append([]string{"MINI_SERVER=" + env.server, "MINI_TOKEN=" + env.token, "MINI_CA=" + string(env.ca),
+				"MINI_NODE_NAME=" + name, "MINI_CLUSTER=" + cluster}, env.node.merge(env.perNode[i]).env()...),
 			Labels:      labels(cluster, RoleNode, op, LabelNodeIndex, strconv.Itoa(i), LabelNodeMode, mode),
 			StopTimeout: ptr(10),
 		},

@@ -60,14 +60,17 @@ func TestNodeHostConfig(t *testing.T) {
 
 func TestNodeSpec(t *testing.T) {
 	subnet := netip.MustParsePrefix("172.30.4.0/24")
-	s := nodeSpec("demo", "op9", "mini-node:x", ModeUnprivileged, false, subnet, 2, nodeEnv{server: "https://172.30.4.2:6443", token: "tok", ca: []byte("PEM")})
+	env := nodeEnv{server: "https://172.30.4.2:6443", token: "tok", ca: []byte("PEM"),
+		node: NodeSettings{Labels: map[string]string{"tier": "web"}}, perNode: map[int]NodeSettings{2: {Labels: map[string]string{"gpu": "yes"}}}}
+	s := nodeSpec("demo", "op9", "mini-node:x", ModeUnprivileged, false, subnet, 2, env)
 	if s.name != "mini-demo-node-2" || s.cfg.Hostname != s.name {
 		t.Errorf("name %q hostname %q", s.name, s.cfg.Hostname)
 	}
 	if ip := s.net.EndpointsConfig["mini-demo"].IPAMConfig.IPv4Address; ip != "172.30.4.12" {
 		t.Errorf("fixed IP %s, want 172.30.4.12", ip)
 	}
-	for _, want := range []string{"MINI_SERVER=https://172.30.4.2:6443", "MINI_TOKEN=tok", "MINI_CA=PEM", "MINI_NODE_NAME=mini-demo-node-2"} {
+	for _, want := range []string{"MINI_SERVER=https://172.30.4.2:6443", "MINI_TOKEN=tok", "MINI_CA=PEM", "MINI_NODE_NAME=mini-demo-node-2",
+		`MINI_NODE_LABELS={"gpu":"yes","tier":"web"}`} {
 		if !slices.Contains(s.cfg.Env, want) {
 			t.Errorf("env %v lacks %s", s.cfg.Env, want)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,12 +36,30 @@ type CreateOptions struct {
 	Wait          bool   // wait until every node is Ready
 	Timeout       time.Duration
 
+	Node    NodeSettings         // labels and taints of every node
+	PerNode map[int]NodeSettings // more labels and taints for some nodes, by index
+	Images  []string             // loaded from the host's Docker once the nodes are Ready
+
 	UpdateKubeconfig bool
 	SwitchContext    bool
 	KubeconfigPath   string // "" : KubeconfigPath("")
 
 	Out   io.Writer
 	Fancy bool // Out is a terminal
+}
+
+// Validate checks o before anything is made.
+func (o CreateOptions) Validate() error {
+	if err := ValidateName(o.Name); err != nil {
+		return err
+	}
+	if o.Nodes < 1 || o.Nodes > MaxNodes {
+		return fmt.Errorf("--nodes %d: a cluster has 1 to %d nodes", o.Nodes, MaxNodes)
+	}
+	if err := o.validateNodes(); err != nil {
+		return err
+	}
+	return CheckPorts(apiHostOr(o.APIHost), o.APIPort, o.Ports)
 }
 
 // Result is what Create made.
@@ -77,18 +96,10 @@ func newOpID() string {
 // Create makes a cluster as an ordered list of steps; on failure, timeout
 // or cancellation everything it made is removed.
 func Create(ctx context.Context, d *Docker, o CreateOptions) (*Result, error) {
-	if err := ValidateName(o.Name); err != nil {
+	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if o.Nodes < 1 || o.Nodes > MaxNodes {
-		return nil, fmt.Errorf("--nodes %d: a cluster has 1 to %d nodes", o.Nodes, MaxNodes)
-	}
-	if o.APIHost == "" {
-		o.APIHost = DefaultHostIP
-	}
-	if err := CheckPorts(o.APIHost, o.APIPort, o.Ports); err != nil {
-		return nil, err
-	}
+	o.APIHost = apiHostOr(o.APIHost)
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, o.Timeout, fmt.Errorf("cluster create did not finish within --timeout %s", o.Timeout))
@@ -102,8 +113,12 @@ func Create(ctx context.Context, d *Docker, o CreateOptions) (*Result, error) {
 		{Name: "Creating network " + NetworkName(o.Name), Do: c.network, Undo: c.undo("network")},
 		{Name: fmt.Sprintf("Starting control plane, %d node%s and load balancer", o.Nodes, plural(o.Nodes)), Do: c.containers, Undo: c.undoContainers},
 	}
-	if o.Wait {
+	if o.Wait || len(o.Images) > 0 { // images load into running inner dockerds
 		steps = append(steps, Step{Name: fmt.Sprintf("Waiting for %d node%s to be Ready", o.Nodes, plural(o.Nodes)), Do: c.waitReady})
+	}
+	if len(o.Images) > 0 {
+		steps = append(steps, Step{Name: "Loading " + strings.Join(o.Images, " ") + " into the nodes",
+			Do: func(ctx context.Context) error { _, err := LoadImages(ctx, d, o.Name, o.Images); return err }})
 	}
 	var kpath string
 	if o.UpdateKubeconfig {
@@ -210,6 +225,9 @@ func (c *creation) preflight(ctx context.Context) error {
 	}
 	if len(ctrs) > 0 || exact || len(vols.Volumes) > 0 {
 		return &ExistsError{Cluster: c.o.Name}
+	}
+	if err := hostImages(ctx, c.d, c.o.Images); err != nil {
+		return err
 	}
 	if c.o.APIPort == 0 {
 		if c.o.APIPort, err = freePort(c.o.APIHost); err != nil {
@@ -345,7 +363,11 @@ func (c *creation) credentials() error {
 // volume, and starts it.
 func (c *creation) control(ctx context.Context) error {
 	archive := c.credsTar
-	s := controlSpec(c.o.Name, c.op, c.miniImage, c.subnet, c.apiAddr(), c.nodeImage)
+	settings, err := json.Marshal(c.o.Node)
+	if err != nil {
+		return err
+	}
+	s := controlSpec(c.o.Name, c.op, c.miniImage, c.subnet, c.apiAddr(), c.nodeImage, string(settings))
 	id, err := createContainer(ctx, c.d, c.o.Name, c.op, RoleControl, s)
 	if err != nil {
 		return err

@@ -30,7 +30,19 @@ type DockerUnreachableError struct {
 }
 
 func (e *DockerUnreachableError) Error() string {
-	return fmt.Sprintf("Docker is not reachable at %s (is the Docker engine running? DOCKER_HOST selects another one): %v", e.Host, e.Err)
+	return fmt.Sprintf("Docker is not reachable at %s: %v\n%s", e.Host, e.Err, e.hint())
+}
+
+// hint says how to fix it.
+func (e *DockerUnreachableError) hint() string {
+	if contains(e.Err, "permission denied") {
+		return "Your user may not use the Docker socket: add it to the docker group (sudo usermod -aG docker $USER, then log in again), or run mini as root."
+	}
+	fix := "Start the Docker engine (sudo systemctl start docker, or run dockerd; on macOS or Windows start Docker Desktop)"
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		return fix + ", or check that DOCKER_HOST=" + h + " names a running engine."
+	}
+	return fix + ", or set DOCKER_HOST to a running engine."
 }
 
 func (e *DockerUnreachableError) Unwrap() error { return e.Err }
@@ -38,14 +50,19 @@ func (e *DockerUnreachableError) Unwrap() error { return e.Err }
 // Connect returns a client for the engine named by the environment
 // (DOCKER_HOST etc.), with the API version negotiated, after checking the
 // engine answers.
-func Connect(ctx context.Context) (*Docker, error) {
+func Connect(ctx context.Context, opts ...ConnectOption) (*Docker, error) {
+	var cfg connectConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err == nil && cfg.logf != nil {
+		c, err = withCallLog(c, cfg.logf)
+	}
 	if err != nil {
 		return nil, &DockerUnreachableError{Host: os.Getenv("DOCKER_HOST"), Err: err}
 	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := c.Ping(pctx); err != nil {
+	if err := ping(ctx, c); err != nil {
 		c.Close()
 		return nil, &DockerUnreachableError{Host: c.DaemonHost(), Err: err}
 	}

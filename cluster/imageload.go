@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 )
 
 // loadedImagesFile remembers, in the control plane's volume, the images
@@ -21,12 +22,8 @@ const loadedImagesFile = "/data/mini-loaded-images"
 // of the cluster (docker save on the host streamed into docker load in each
 // node, all at once), and remembers them for nodes added later.
 func LoadImages(ctx context.Context, d *Docker, cluster string, images []string) ([]string, error) {
-	for _, img := range images {
-		if _, ok, err := imageExists(ctx, d, img); err != nil {
-			return nil, err
-		} else if !ok {
-			return nil, &NotFoundError{What: fmt.Sprintf("image %s in the host's Docker (build or pull it first)", img)}
-		}
+	if err := hostImages(ctx, d, images); err != nil {
+		return nil, err
 	}
 	s, err := loadState(ctx, d, cluster)
 	if err != nil {
@@ -45,6 +42,37 @@ func LoadImages(ctx context.Context, d *Docker, cluster string, images []string)
 		return nil, err
 	}
 	return nodes, remember(ctx, d, s.ctrl.ID, images)
+}
+
+// hostImages fails unless every image is in the host's Docker.
+func hostImages(ctx context.Context, d *Docker, images []string) error {
+	for _, img := range images {
+		if _, ok, err := imageExists(ctx, d, img); err != nil {
+			return err
+		} else if !ok {
+			return &NotFoundError{What: fmt.Sprintf("image %s in the host's Docker (build or pull it first)", img)}
+		}
+	}
+	return nil
+}
+
+// ImageTags lists the tagged images of the host's Docker (what LoadImages
+// can load).
+func ImageTags(ctx context.Context, d *Docker) ([]string, error) {
+	imgs, err := d.ImageList(ctx, image.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	var out []string
+	for _, i := range imgs {
+		for _, t := range i.RepoTags {
+			if !strings.Contains(t, "<none>") {
+				out = append(out, t)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // saveFromHost streams `docker save images` of the host into every node.

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ type state struct {
 	nodes     []container.Summary // by index
 	nodeImage string
 	miniImage string
+	settings  NodeSettings // of every node (labelNodeSettings)
 	tokens    pki.Tokens
 	ca        []byte
 }
@@ -46,6 +48,11 @@ func loadState(ctx context.Context, d *Docker, name string) (*state, error) {
 		return a < b
 	})
 	s.nodeImage, s.miniImage = s.ctrl.Labels[labelNodeImage], s.ctrl.Image
+	if js := s.ctrl.Labels[labelNodeSettings]; js != "" {
+		if err := json.Unmarshal([]byte(js), &s.settings); err != nil {
+			return nil, fmt.Errorf("label %s of %s: %w", labelNodeSettings, ControlName(name), err)
+		}
+	}
 	nw, err := d.NetworkInspect(ctx, NetworkName(name), network.InspectOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("inspect network %s: %w", NetworkName(name), err)
@@ -123,7 +130,7 @@ func AddNodes(ctx context.Context, d *Docker, o AddNodesOptions) ([]string, erro
 	for k, i := range idx {
 		names[k] = NodeName(o.Cluster, i)
 	}
-	env := nodeEnv{server: fmt.Sprintf("https://%s:%d", hostAddr(s.subnet, controlHost), APIContainerPort), token: s.tokens.Node, ca: s.ca}
+	env := nodeEnv{server: fmt.Sprintf("https://%s:%d", hostAddr(s.subnet, controlHost), APIContainerPort), token: s.tokens.Node, ca: s.ca, node: s.settings}
 	steps := []Step{{
 		Name: fmt.Sprintf("Starting %d node%s in %s", len(idx), plural(len(idx)), o.Cluster),
 		Do: func(ctx context.Context) error {

@@ -121,12 +121,12 @@ func ParseAPIAddress(s string) (ip string, port int, err error) {
 	if i := strings.LastIndex(s, ":"); i >= 0 {
 		host, p = strings.Trim(s[:i], "[]"), s[i+1:]
 		if net.ParseIP(host) == nil {
-			return "", 0, fmt.Errorf("invalid --api-port %q: %q is not an IP address (want [IP:]PORT)", s, host)
+			return "", 0, fmt.Errorf("invalid API address %q: %q is not an IP address (want [IP:]PORT)", s, host)
 		}
 	}
 	port, err = parsePort(p, 1, 65535)
 	if err != nil {
-		return "", 0, fmt.Errorf("invalid --api-port %q: %v (want [IP:]PORT)", s, err)
+		return "", 0, fmt.Errorf("invalid API address %q: %v (want [IP:]PORT)", s, err)
 	}
 	if host == "" {
 		host = DefaultHostIP

@@ -75,7 +75,8 @@ func (c *creation) nodes(ctx context.Context) error {
 		return ctx.Err()
 	}
 	c.r.Printf("  nodes run %s: %s", pr.mode, pr.why)
-	env := nodeEnv{server: fmt.Sprintf("https://%s:%d", hostAddr(c.subnet, controlHost), APIContainerPort), token: c.creds.Tokens.Node, ca: c.creds.CACertPEM}
+	env := nodeEnv{server: fmt.Sprintf("https://%s:%d", hostAddr(c.subnet, controlHost), APIContainerPort), token: c.creds.Tokens.Node, ca: c.creds.CACertPEM,
+		node: c.o.Node, perNode: c.o.PerNode}
 	idx := make([]int, c.o.Nodes)
 	for i := range idx {
 		idx[i] = i

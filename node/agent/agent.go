@@ -9,9 +9,11 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -37,6 +39,10 @@ const (
 	EnvToken    = "MINI_TOKEN"     // the node token
 	EnvCA       = "MINI_CA"        // PEM of the cluster CA
 	EnvNodeName = "MINI_NODE_NAME" // Node name (also the container's hostname)
+	// Labels (a JSON object) and taints (a JSON list of Taints) the Node
+	// registers with; the cluster config's nodeLabels and nodeTaints.
+	EnvNodeLabels = "MINI_NODE_LABELS"
+	EnvNodeTaints = "MINI_NODE_TAINTS"
 )
 
 // KubeletPort is the node agent's HTTPS port (logs, exec).
@@ -64,6 +70,8 @@ type Config struct {
 	CA       []byte
 	NodeName string
 	Version  string
+	Labels   map[string]string // added to the Node's own labels (which win)
+	Taints   []corev1.Taint    // the Node's taints when it is first registered
 
 	DataRoot    string   // dockerd --data-root (default /var/lib/docker)
 	DockerdBin  string   // default: dockerd on PATH
@@ -87,6 +95,13 @@ func ConfigFromEnv() (Config, error) {
 	}
 	if len(missing) > 0 {
 		return c, fmt.Errorf("the node agent needs the environment variables %s (set by mini cluster create)", strings.Join(missing, ", "))
+	}
+	for env, into := range map[string]any{EnvNodeLabels: &c.Labels, EnvNodeTaints: &c.Taints} {
+		if v := os.Getenv(env); v != "" {
+			if err := json.Unmarshal([]byte(v), into); err != nil {
+				return c, fmt.Errorf("%s: %w", env, err)
+			}
+		}
 	}
 	if c.NodeName == "" {
 		h, err := os.Hostname()
@@ -267,10 +282,16 @@ func nodeObject(cfg Config, ip net.IP, dockerVersion string) *corev1.Node {
 	if dockerVersion != "" {
 		runtimeVersion = "docker://" + dockerVersion
 	}
+	labels := maps.Clone(cfg.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	maps.Copy(labels, map[string]string{
+		corev1.LabelHostname: cfg.NodeName, corev1.LabelOSStable: "linux", corev1.LabelArchStable: runtime.GOARCH,
+	})
 	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: cfg.NodeName, Labels: map[string]string{
-			corev1.LabelHostname: cfg.NodeName, corev1.LabelOSStable: "linux", corev1.LabelArchStable: runtime.GOARCH,
-		}},
+		ObjectMeta: metav1.ObjectMeta{Name: cfg.NodeName, Labels: labels},
+		Spec:       corev1.NodeSpec{Taints: cfg.Taints},
 		Status: corev1.NodeStatus{
 			Capacity: capacity, Allocatable: capacity.DeepCopy(),
 			Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip.String()}, {Type: corev1.NodeHostName, Address: cfg.NodeName}},

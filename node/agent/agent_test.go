@@ -62,10 +62,15 @@ func TestMemTotalAndOSImage(t *testing.T) {
 }
 
 func TestNodeObject(t *testing.T) {
-	cfg := Config{NodeName: "mini-demo-node-1", Version: "0.1.0", DataRoot: t.TempDir()}
+	taint := corev1.Taint{Key: "gpu", Value: "yes", Effect: corev1.TaintEffectNoSchedule}
+	cfg := Config{NodeName: "mini-demo-node-1", Version: "0.1.0", DataRoot: t.TempDir(),
+		Labels: map[string]string{"tier": "web", corev1.LabelHostname: "spoofed"}, Taints: []corev1.Taint{taint}}
 	n := nodeObject(cfg, net.ParseIP("172.30.0.11"), "20.10.24")
 	if n.Name != cfg.NodeName || n.Labels[corev1.LabelHostname] != cfg.NodeName || n.Labels[corev1.LabelOSStable] != "linux" {
 		t.Errorf("name/labels = %s %v", n.Name, n.Labels)
+	}
+	if n.Labels["tier"] != "web" || len(n.Spec.Taints) != 1 || n.Spec.Taints[0] != taint {
+		t.Errorf("labels %v, taints %v; want tier=web added and the taint %v", n.Labels, n.Spec.Taints, taint)
 	}
 	for k := range n.Labels {
 		if strings.HasPrefix(k, "node-role.kubernetes.io/") {
@@ -251,5 +256,21 @@ func TestChooseIPTables(t *testing.T) {
 	works = map[string]bool{}
 	if got := chooseIPTables(run); !strings.Contains(got, "no working iptables-legacy") {
 		t.Errorf("nothing works: chose %q", got)
+	}
+}
+
+func TestConfigFromEnvLabelsAndTaints(t *testing.T) {
+	for k, v := range map[string]string{EnvServer: "https://172.30.0.2:6443", EnvToken: "tok", EnvCA: "PEM", EnvNodeName: "n0"} {
+		t.Setenv(k, v)
+	}
+	t.Setenv(EnvNodeLabels, `{"tier":"web"}`)
+	t.Setenv(EnvNodeTaints, `[{"key":"gpu","effect":"NoSchedule"}]`)
+	c, err := ConfigFromEnv()
+	if err != nil || c.Labels["tier"] != "web" || len(c.Taints) != 1 || c.Taints[0].Key != "gpu" || c.Taints[0].Effect != corev1.TaintEffectNoSchedule {
+		t.Fatalf("ConfigFromEnv = labels %v taints %v err %v; want tier=web and gpu:NoSchedule", c.Labels, c.Taints, err)
+	}
+	t.Setenv(EnvNodeTaints, `gpu:NoSchedule`)
+	if _, err := ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), EnvNodeTaints) {
+		t.Errorf("ConfigFromEnv with a non-JSON %s: err %v, want one naming the variable", EnvNodeTaints, err)
 	}
 }

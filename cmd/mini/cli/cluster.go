@@ -18,9 +18,6 @@ import (
 	"github.com/minicluster/mini/control/client"
 )
 
-// ExitExists is the exit code of a create whose cluster name is taken.
-const ExitExists = 5
-
 func init() {
 	extraCommands = append(extraCommands, newClusterCmd)
 }
@@ -32,10 +29,15 @@ func newClusterCmd(st streams) *cobra.Command {
 	return cmd
 }
 
-// docker connects to the engine, mapping failure to ExitDocker.
+// docker connects to the engine, mapping failure to ExitDocker; with
+// --verbose it logs every Docker call.
 func docker(ctx context.Context) (*cluster.Docker, error) {
 	cluster.Version = Version
-	d, err := cluster.Connect(ctx)
+	var opts []cluster.ConnectOption
+	if l := verboseLog(ctx); l != nil {
+		opts = append(opts, cluster.WithCallLog(l.Printf))
+	}
+	d, err := cluster.Connect(ctx, opts...)
 	if err != nil {
 		return nil, withCode(ExitDocker, err)
 	}
@@ -57,6 +59,9 @@ func clusterErr(err error) error {
 	case errors.As(err, &du):
 		return withCode(ExitDocker, err)
 	case errors.As(err, &nf):
+		if strings.HasPrefix(nf.What, "cluster ") {
+			err = fmt.Errorf("%w (mini cluster list shows the clusters there are)", err)
+		}
 		return withCode(ExitNotFound, err)
 	case errors.As(err, &ex):
 		return withCode(ExitExists, err)
@@ -81,10 +86,12 @@ func timed(ctx context.Context, st streams, done string, f func(context.Context,
 	return nil
 }
 
-// isTerminal reports whether w is a character device.
+// isTerminal reports whether w is a terminal fit for colour and redrawn
+// progress lines: a character device, TERM is not "dumb" and NO_COLOR is
+// unset (https://no-color.org). Otherwise output is plain lines.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
+	if !ok || os.Getenv("TERM") == "dumb" || os.Getenv("NO_COLOR") != "" {
 		return false
 	}
 	st, err := f.Stat()
@@ -92,40 +99,26 @@ func isTerminal(w io.Writer) bool {
 }
 
 func newClusterCreateCmd(st streams) *cobra.Command {
-	var (
-		o       cluster.CreateOptions
-		ports   []string
-		apiPort string
-	)
+	var fl createFlags
 	cmd := &cobra.Command{
-		Use:   "create NAME",
+		Use:   "create [NAME] [--config FILE]",
 		Short: "Create a cluster: a control plane, N nodes and a load balancer, as Docker containers",
+		Long: `Create a cluster: a control plane, N nodes and a load balancer, as Docker containers.
+
+A cluster config file (--config; print an example with: mini config init)
+describes everything these flags do and more (per-node labels and taints).
+A flag given on the command line wins over the file's field, and a list
+flag (--port, --node-label, --node-taint, --load-image) replaces the file's
+whole list.`,
 		Example: `  mini cluster create demo --nodes 3 -p 8080:30080@loadbalancer
-  mini cluster create ci --api-port 127.0.0.1:6550 --timeout 2m`,
-		Args: cobra.ExactArgs(1),
+  mini cluster create ci --api-port 127.0.0.1:6550 --timeout 2m
+  mini cluster create --config cluster.yaml --nodes 2
+  mini cluster create gpu --node-label gpu=yes --node-taint gpu=yes:NoSchedule --load-image myapp:dev`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			if err := cluster.ValidateName(o.Name); err != nil {
-				return usageError("%v", err)
-			}
-			for _, p := range ports {
-				pm, err := cluster.ParsePortMapping(p)
-				if err != nil {
-					return usageError("%v", err)
-				}
-				o.Ports = append(o.Ports, pm)
-			}
-			if apiPort != "" {
-				var err error
-				if o.APIHost, o.APIPort, err = cluster.ParseAPIAddress(apiPort); err != nil {
-					return usageError("%v", err)
-				}
-			}
-			if err := cluster.CheckPorts(o.APIHost, o.APIPort, o.Ports); err != nil {
-				return usageError("%v", err)
-			}
-			if o.Nodes < 1 || o.Nodes > cluster.MaxNodes {
-				return usageError("--nodes %d: a cluster has 1 to %d nodes", o.Nodes, cluster.MaxNodes)
+			o, err := fl.options(cmd.Flags().Changed, args)
+			if err != nil {
+				return err
 			}
 			d, err := docker(cmd.Context())
 			if err != nil {
@@ -142,16 +135,97 @@ func newClusterCreateCmd(st streams) *cobra.Command {
 			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.IntVarP(&o.Nodes, "nodes", "n", 1, "number of nodes")
-	f.StringArrayVarP(&ports, "port", "p", nil, "publish [IP:]HOSTPORT:NODEPORT[/udp]@loadbalancer (repeatable); the IP defaults to 127.0.0.1")
-	f.StringVar(&apiPort, "api-port", "", "host address of the API, [IP:]PORT (default 127.0.0.1 and a free port)")
-	f.BoolVar(&o.Wait, "wait", true, "wait until every node is Ready")
-	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up (and roll back) after this long")
-	f.StringVar(&o.NodeBaseImage, "node-base-image", "", "Docker-in-Docker base image of the nodes (default "+cluster.DefaultNodeBase+", or $"+cluster.NodeBaseEnv+")")
-	f.BoolVar(&o.UpdateKubeconfig, "kubeconfig-update-default", true, "merge the cluster's context into the default kubeconfig ($KUBECONFIG or ~/.kube/config)")
-	f.BoolVar(&o.SwitchContext, "kubeconfig-switch-context", true, "make the cluster's context the current one")
+	fl.register(cmd)
 	return cmd
+}
+
+// createFlags are the flags of cluster create.
+type createFlags struct {
+	config, apiPort, baseImage    string
+	nodes                         int
+	ports, labels, taints, images []string
+	wait, updateKC, switchKC      bool
+	timeout                       time.Duration
+}
+
+func (fl *createFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&fl.config, "config", "", "cluster config file (mini config init prints an example); flags given win over its fields")
+	f.IntVarP(&fl.nodes, "nodes", "n", 1, "number of nodes")
+	f.StringArrayVarP(&fl.ports, "port", "p", nil, "publish [IP:]HOSTPORT:NODEPORT[/udp]@loadbalancer (repeatable); the IP defaults to 127.0.0.1")
+	f.StringVar(&fl.apiPort, "api-port", "", "host address of the API, [IP:]PORT (default 127.0.0.1 and a free port)")
+	f.BoolVar(&fl.wait, "wait", true, "wait until every node is Ready")
+	f.DurationVar(&fl.timeout, "timeout", 5*time.Minute, "give up (and roll back) after this long")
+	f.StringVar(&fl.baseImage, "node-base-image", "", "Docker-in-Docker base image of the nodes (default "+cluster.DefaultNodeBase+", or $"+cluster.NodeBaseEnv+")")
+	f.StringArrayVar(&fl.labels, "node-label", nil, "label every Node with KEY=VALUE (repeatable)")
+	f.StringArrayVar(&fl.taints, "node-taint", nil, "taint every Node with KEY[=VALUE]:EFFECT, EFFECT NoSchedule, PreferNoSchedule or NoExecute (repeatable)")
+	f.StringArrayVar(&fl.images, "load-image", nil, "load this image from the host's Docker into the nodes once they are Ready (repeatable)")
+	f.BoolVar(&fl.updateKC, "kubeconfig-update-default", true, "merge the cluster's context into the default kubeconfig ($KUBECONFIG or ~/.kube/config)")
+	f.BoolVar(&fl.switchKC, "kubeconfig-switch-context", true, "make the cluster's context the current one")
+	cmd.MarkFlagFilename("config", "yaml", "yml")
+}
+
+// options builds the create options: the config file's fields (if any),
+// then the flags, each flag only when changed(name) or without a file.
+func (fl *createFlags) options(changed func(string) bool, args []string) (cluster.CreateOptions, error) {
+	o := cluster.CreateOptions{Nodes: 1, Wait: fl.wait, Timeout: fl.timeout, UpdateKubeconfig: fl.updateKC, SwitchContext: fl.switchKC}
+	if fl.config != "" {
+		var err error
+		if o, err = cluster.LoadConfig(fl.config, o); err != nil {
+			return o, configErr(err)
+		}
+	} else {
+		changed = func(string) bool { return true }
+	}
+	if len(args) == 1 {
+		o.Name = args[0]
+	}
+	if o.Name == "" {
+		return o, usageError("name the cluster: mini cluster create NAME, or name: in the --config file")
+	}
+	var err error
+	sets := []struct {
+		flag string
+		set  func()
+	}{
+		{"nodes", func() { o.Nodes = fl.nodes }},
+		{"port", func() { o.Ports, err = parsePorts(fl.ports) }},
+		{"api-port", func() { o.APIHost, o.APIPort, err = parseAPIPort(fl.apiPort) }},
+		{"node-base-image", func() { o.NodeBaseImage = fl.baseImage }},
+		{"node-label", func() { o.Node.Labels, err = cluster.ParseNodeLabels(fl.labels) }},
+		{"node-taint", func() { o.Node.Taints, err = cluster.ParseTaints(fl.taints) }},
+		{"load-image", func() { o.Images = fl.images }},
+	}
+	for _, s := range sets {
+		if changed(s.flag) {
+			if s.set(); err != nil {
+				return o, usageError("--%s: %v", s.flag, err)
+			}
+		}
+	}
+	if err := o.Validate(); err != nil {
+		return o, usageError("%v", err)
+	}
+	return o, nil
+}
+
+func parsePorts(specs []string) ([]cluster.PortMapping, error) {
+	var out []cluster.PortMapping
+	for _, p := range specs {
+		pm, err := cluster.ParsePortMapping(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pm)
+	}
+	return out, nil
+}
+
+func parseAPIPort(s string) (string, int, error) {
+	if s == "" {
+		return "", 0, nil
+	}
+	return cluster.ParseAPIAddress(s)
 }
 
 func printCreated(w io.Writer, r *cluster.Result, took time.Duration) {
