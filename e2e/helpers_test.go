@@ -27,10 +27,19 @@ func (r result) String() string {
 // run runs a command with extra environment variables, bounded by timeout.
 func run(t testing.TB, timeout time.Duration, env []string, name string, args ...string) result {
 	t.Helper()
+	return runStdin(t, timeout, "", env, name, args...)
+}
+
+// runStdin is run with stdin (none when empty).
+func runStdin(t testing.TB, timeout time.Duration, stdin string, env []string, name string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

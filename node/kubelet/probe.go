@@ -294,9 +294,24 @@ func (pp *podProbes) sync(ctx context.Context, rs []running) {
 // stopAll stops every probe.
 func (pp *podProbes) stopAll() { pp.sync(context.Background(), nil) }
 
+// A readiness probe that has never succeeded is tried again
+// firstReadyRetry after a failure, then at doubling intervals up to
+// maxReadyRetry (or its period if shorter).
+const (
+	firstReadyRetry = 100 * time.Millisecond
+	maxReadyRetry   = time.Second
+)
+
 // run probes one container until ctx ends: first after initialDelaySeconds
 // from the container's start, then every periodSeconds. Liveness and
 // readiness wait for the startup probe to succeed.
+//
+// Unlike Kubernetes's kubelet, which waits a whole period (10 s by default)
+// after a failed first readiness probe, a readiness probe that has not
+// succeeded yet is also tried between periods, after 100 ms, doubling up to
+// 1 s: a container is Ready about as soon as it answers. These extra tries
+// only ever report a success: their failures neither count towards the
+// failure threshold nor make events (the pod is not ready either way).
 func (pp *podProbes) run(ctx context.Context, k probeKey, r running) {
 	pr := probeOf(r.spec, k.kind)
 	period := time.Duration(max(pr.PeriodSeconds, 1)) * time.Second
@@ -310,32 +325,56 @@ func (pp *podProbes) run(ctx context.Context, k probeKey, r running) {
 	t := pp.clk.NewTicker(period)
 	defer t.Stop()
 	th := thresholds{result: pp.result(k.containerID, k.kind)}
+	retry := time.Duration(0) // > 0: the next extra try of a readiness probe that never succeeded
+	if k.kind == readiness && th.result != success {
+		retry = firstReadyRetry
+	}
+	regular := true // this try is on the period's schedule
 	for {
 		if k.kind == startup || r.spec.StartupProbe == nil || pp.result(k.containerID, startup) == success {
 			ok, msg := pp.p.probe(ctx, pr, r.spec, k.containerID, r.podIP)
 			if ctx.Err() != nil {
 				return
 			}
-			if !ok {
-				pp.failed(r.spec, k.kind, msg)
-			}
-			if th.observe(ok, pr.SuccessThreshold, pr.FailureThreshold) {
-				pp.mu.Lock()
-				_, live := pp.stops[k]
-				if live {
-					pp.results[k] = th.result
-				}
-				pp.mu.Unlock()
-				pp.changed()
+			if regular || ok {
+				pp.observe(k, r, &th, ok, msg)
 			}
 			if k.kind == startup && th.result == success {
 				return // a startup probe stops once it succeeded
 			}
+			if ok {
+				retry = 0
+			}
+		}
+		var quick <-chan time.Time
+		if retry > 0 && retry < period {
+			quick = pp.clk.After(retry)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
+			regular = true
+		case <-quick:
+			regular, retry = false, min(2*retry, maxReadyRetry)
 		}
+	}
+}
+
+// observe records one regular outcome of a probe (an event when it
+// failed) and resyncs the pod when the result changed.
+func (pp *podProbes) observe(k probeKey, r running, th *thresholds, ok bool, msg string) {
+	pr := probeOf(r.spec, k.kind)
+	if !ok {
+		pp.failed(r.spec, k.kind, msg)
+	}
+	if th.observe(ok, pr.SuccessThreshold, pr.FailureThreshold) {
+		pp.mu.Lock()
+		_, live := pp.stops[k]
+		if live {
+			pp.results[k] = th.result
+		}
+		pp.mu.Unlock()
+		pp.changed()
 	}
 }
