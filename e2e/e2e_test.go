@@ -61,7 +61,11 @@ func setup() (code int, err error) {
 	fmt.Fprintf(os.Stderr, "e2e: built %s in %.1fs\n", miniBin, time.Since(start).Seconds())
 	kubectlBin = "kubectl"
 	if p := filepath.Join(repoRoot, "scripts", "kubectl"); fileExists(p) {
-		kubectlBin = p
+		out, err := exec.Command(p).Output() // prints the path of a kubectl
+		if err != nil {
+			return 1, fmt.Errorf("scripts/kubectl: %w", err)
+		}
+		kubectlBin = strings.TrimSpace(string(out))
 	}
 	kubeconfig = filepath.Join(tmp, "kubeconfig")
 	os.Setenv("KUBECONFIG", kubeconfig)
