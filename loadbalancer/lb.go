@@ -14,8 +14,8 @@
 // it) moves with splice(2), never entering user space. Half-closes are
 // forwarded (shutdown of the write side) and each direction finishes on its
 // own; a connection with no byte either way for TCPIdleTimeout is closed.
-// On Linux, TCP runs on the package's own epoll event loops, one per
-// GOMAXPROCS, as nginx does (tcp_linux.go); elsewhere on two goroutines per
+// On Linux, TCP runs on the package's own epoll event loops, as nginx's
+// workers do (tcp_linux.go); elsewhere on two goroutines per
 // connection with io.Copy (tcp_other.go). UDP is forwarded per client flow
 // (client address → one connected socket to a backend) and flows expire
 // after UDPIdleTimeout.

@@ -13,8 +13,11 @@ import (
 
 // tcpProxy accepts on one listener and forwards each connection to a
 // backend of its pool. It runs its own event loops (evloop_linux.go), one
-// per GOMAXPROCS, each an epoll instance that owns the connections it
-// accepted, rather than Go's netpoller with two goroutines per connection:
+// per GOMAXPROCS but one (at least one: a P stays free for the health
+// checks and the node watch, and the runtime need not take a loop's P while
+// it waits in epoll_wait), each an epoll instance that owns the
+// connections it accepted, rather than Go's netpoller with two goroutines
+// per connection:
 // a proxied message then costs one read and one write, as in nginx, where
 // the netpoller adds a read that finds nothing, goroutine switches and
 // thread wake-ups (measured: ~1.6x nginx's CPU per new connection, ~1.4x per
