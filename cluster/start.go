@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -156,7 +157,7 @@ func waitReadySince(ctx context.Context, d *Docker, cluster string, kc client.Ku
 		}
 		if time.Since(lastCheck) > time.Second {
 			lastCheck = time.Now()
-			if err := containersAlive(ctx, d, cluster); err != nil {
+			if err := containersAlive(ctx, d, cluster, names); err != nil {
 				return err
 			}
 		}
@@ -205,15 +206,18 @@ func notReady(names []string, nodes []corev1.Node, since time.Time) []string {
 	return out
 }
 
-// containersAlive fails when a container of the cluster is not running,
-// quoting the end of its log.
-func containersAlive(ctx context.Context, d *Docker, cluster string) error {
+// containersAlive fails when a container of the cluster that the wait
+// depends on is not running (the control plane, the load balancer, or one
+// of the awaited nodes; another node may be stopped on purpose), quoting the
+// end of its log.
+func containersAlive(ctx context.Context, d *Docker, cluster string, nodes []string) error {
 	cs, err := d.ContainerList(ctx, container.ListOptions{All: true, Filters: clusterFilter(cluster)})
 	if err != nil {
 		return nil // not this check's business
 	}
 	for _, c := range cs {
-		if c.State == "running" || c.Labels[LabelRole] == RoleProbe {
+		role := c.Labels[LabelRole]
+		if c.State == "running" || role == RoleProbe || (role == RoleNode && !slices.Contains(nodes, containerName(c))) {
 			continue
 		}
 		return fmt.Errorf("container %s is %s (%s); its log ends with:\n%s", containerName(c), c.State, c.Status, logTail(ctx, d, c.ID, 20))

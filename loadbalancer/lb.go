@@ -11,12 +11,14 @@
 // before the client sees an error. Among healthy backends the pool picks the
 // one with the fewest active connections, ties broken round-robin. Short
 // messages are copied through a 16 KiB buffer; bulk data (a read that fills
-// it) moves with io.Copy between the two *net.TCPConn, which Linux turns
-// into splice(2). Half-closes are forwarded with CloseWrite and each
-// direction finishes on its own; a connection with no byte either way for
-// TCPIdleTimeout is closed. UDP is forwarded per client flow (client address
-// → one connected socket to a backend) and flows expire after
-// UDPIdleTimeout.
+// it) moves with splice(2), never entering user space. Half-closes are
+// forwarded (shutdown of the write side) and each direction finishes on its
+// own; a connection with no byte either way for TCPIdleTimeout is closed.
+// On Linux, TCP runs on the package's own epoll event loops, as nginx's
+// workers do (tcp_linux.go); elsewhere on two goroutines per
+// connection with io.Copy (tcp_other.go). UDP is forwarded per client flow
+// (client address → one connected socket to a backend) and flows expire
+// after UDPIdleTimeout.
 package loadbalancer
 
 import (
@@ -209,7 +211,7 @@ func (l *LB) addTCP(addr string, p *Pool) error {
 func (l *LB) TCPAddrs() []net.Addr {
 	out := make([]net.Addr, len(l.tcp))
 	for i, t := range l.tcp {
-		out[i] = t.ln.Addr()
+		out[i] = t.addr()
 	}
 	return out
 }
@@ -264,7 +266,7 @@ func (l *LB) Run(ctx context.Context) error {
 func (l *LB) shutdown() {
 	l.cfg.Logger.Printf("load balancer shutting down; open connections have %s to finish", l.cfg.ShutdownGrace)
 	for _, t := range l.tcp {
-		t.ln.Close()
+		t.closeListener()
 	}
 	for _, u := range l.udp {
 		u.close()
@@ -285,10 +287,14 @@ func (l *LB) stopChecks() {
 	}
 }
 
-// Close releases the listeners of an LB that was never run.
+// Close releases the listeners of an LB that was never run (and aborts
+// what a listener served on its own, as benchmarks do).
 func (l *LB) Close() {
+	expired := make(chan struct{})
+	close(expired)
 	for _, t := range l.tcp {
-		t.ln.Close()
+		t.closeListener()
+		t.drain(expired)
 	}
 	for _, u := range l.udp {
 		u.close()

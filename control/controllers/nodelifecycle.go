@@ -17,10 +17,11 @@ func init() { register("nodelifecycle", setupNodeLifecycle) }
 
 // nlController watches node heartbeats (Leases in kube-node-lease and the
 // Ready condition): a node silent for NodeGracePeriod is marked Ready
-// Unknown and its pods not ready; Ready=False and Unknown nodes get the
-// not-ready / unreachable taints; pods that do not tolerate a NoExecute taint
-// are evicted after PodEvictionTimeout (or their tolerationSeconds); pods
-// of deleted nodes are removed.
+// Unknown; the pods of a node that stops being Ready (False, as a stopping
+// agent reports, or Unknown) are marked not ready; Ready=False and Unknown
+// nodes get the not-ready / unreachable taints; pods that do not tolerate a
+// NoExecute taint are evicted after PodEvictionTimeout (or their
+// tolerationSeconds); pods of deleted nodes are removed.
 type nlController struct {
 	m      *Manager
 	nodes  cache.SharedIndexInformer
@@ -113,7 +114,7 @@ func (c *nlController) sync(ctx context.Context, name string) error {
 		}
 		node = up
 	}
-	c.recordReadyChange(h, node)
+	lost := c.recordReadyChange(h, node)
 	if taints, changed := nlWantTaints(node, now); changed {
 		up := node.DeepCopy()
 		up.Spec.Taints = taints
@@ -122,10 +123,13 @@ func (c *nlController) sync(ctx context.Context, name string) error {
 		}
 		node = up
 	}
-	if nlReadyStatus(node) == corev1.ConditionUnknown {
+	if lost || nlReadyStatus(node) == corev1.ConditionUnknown {
 		if err := c.markPodsNotReady(ctx, node, now); err != nil {
 			return err
 		}
+		c.mu.Lock()
+		h.lost = false
+		c.mu.Unlock()
 	}
 	wait, err := c.evict(ctx, node, now)
 	if err != nil {
@@ -140,11 +144,22 @@ func (c *nlController) sync(ctx context.Context, name string) error {
 	return nil
 }
 
-// recordReadyChange records NodeNotReady / NodeReady events on transitions.
-func (c *nlController) recordReadyChange(h *nlHealth, node *corev1.Node) {
+// recordReadyChange records NodeNotReady / NodeReady events on transitions
+// and reports whether the node's pods are still to be marked not ready
+// after it went from Ready to not Ready (as Kubernetes does: once per
+// transition, since a kubelet that still runs, e.g. one whose dockerd does
+// not answer, may report its pods ready again; Unknown nodes, whose kubelet
+// is silent, are marked on every sync).
+func (c *nlController) recordReadyChange(h *nlHealth, node *corev1.Node) (lost bool) {
 	c.mu.Lock()
 	prev, cur := h.ready, nlReadyStatus(node)
 	h.ready = cur
+	if prev == corev1.ConditionTrue && cur != corev1.ConditionTrue {
+		h.lost = true
+	} else if cur == corev1.ConditionTrue {
+		h.lost = false
+	}
+	lost = h.lost
 	c.mu.Unlock()
 	switch {
 	case prev == corev1.ConditionTrue && cur != corev1.ConditionTrue:
@@ -152,10 +167,11 @@ func (c *nlController) recordReadyChange(h *nlHealth, node *corev1.Node) {
 	case prev != corev1.ConditionTrue && cur == corev1.ConditionTrue:
 		c.rec.Eventf(node, corev1.EventTypeNormal, "NodeReady", "Node %s status is now: NodeReady", node.Name)
 	}
+	return lost
 }
 
-// markPodsNotReady sets Ready=False on the pods of a lost node, so that
-// endpoints drop them at once.
+// markPodsNotReady sets Ready=False on the pods of a node that is not
+// Ready, so that endpoints drop them at once.
 func (c *nlController) markPodsNotReady(ctx context.Context, node *corev1.Node, now time.Time) error {
 	for _, p := range c.podsOn(node.Name) {
 		if !IsPodReady(p) || IsPodTerminal(p) {

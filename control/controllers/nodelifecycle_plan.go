@@ -19,6 +19,7 @@ type nlHealth struct {
 	renew, beat time.Time
 	probe       time.Time
 	ready       corev1.ConditionStatus
+	lost        bool // went from Ready to not Ready; its pods are not marked yet
 }
 
 // nlReady returns a node's Ready condition, or nil.

@@ -143,6 +143,57 @@ func TestNodeLifecycleInProcess(t *testing.T) {
 	}, nudge)
 }
 
+// TestNodeLifecycleStoppingNodeInProcess: a node whose agent reports
+// Ready=False on its way out (docker stop) has its pods marked not ready at
+// once, long before the grace period, so that endpoints drop them; a kubelet
+// still alive that reports them ready again is not fought (marked once per
+// transition, as Kubernetes does).
+func TestNodeLifecycleStoppingNodeInProcess(t *testing.T) {
+	ctx, c := ipStart(t, Options{Only: []string{"nodelifecycle"}, NodeGracePeriod: time.Hour, PodEvictionTimeout: time.Hour})
+	node := ipNode(ctx, t, c, "n1")
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "img"}}}}
+	if err := c.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := ipRun(ctx, c, "default", "p", "n1", "10.244.0.9", true); err != nil {
+		t.Fatal(err)
+	}
+	podReady := func() bool {
+		got := &corev1.Pod{}
+		if err := c.Get(ctx, "default", "p", got); err != nil {
+			t.Fatal(err)
+		}
+		return IsPodReady(got)
+	}
+	ipWait(t, 30*time.Second, "the controller to see n1 Ready", func() (bool, string) {
+		return podReady(), "pod p not ready"
+	})
+	time.Sleep(500 * time.Millisecond) // let the controller record n1 as Ready (no trace to wait on)
+
+	if err := c.Get(ctx, "", "n1", node); err != nil {
+		t.Fatal(err)
+	}
+	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "KubeletStopping",
+		LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+	if err := c.UpdateStatus(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	ipWait(t, 30*time.Second, "pod p on the stopping node n1 to be marked not ready", func() (bool, string) {
+		return !podReady(), "pod p still Ready"
+	})
+
+	// The kubelet (still running) says ready again; its pod update makes
+	// the controller look at n1 (tainted NoExecute) again, without marking.
+	if err := ipRun(ctx, c, "default", "p", "n1", "10.244.0.9", true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // a negative: nothing to wait for
+	if !podReady() {
+		t.Fatalf("pod p was marked not ready again after its kubelet reported it ready on a node still Ready=False; want once per transition")
+	}
+}
+
 func ipTaintKeys(n *corev1.Node) []string {
 	out := []string{}
 	for _, t := range n.Spec.Taints {

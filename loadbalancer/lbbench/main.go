@@ -4,7 +4,7 @@
 //
 //	lbbench ports N                          N TCP ports free on 127.0.0.1-3
 //	lbbench backends -port P -ips A,B,C      HTTP servers on A:P, B:P, C:P
-//	lbbench nodes -kubeconfig F -ips A,B,C   Ready Nodes with those InternalIPs
+//	lbbench nodes -kubeconfig F -ips A,B,C   Ready Nodes with those InternalIPs, kept alive
 //	lbbench fetch URL BYTES                  GET, discard, print bytes/second
 package main
 
@@ -20,11 +20,13 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/minicluster/mini/control/client"
 	"github.com/minicluster/mini/node/heartbeat"
@@ -142,7 +144,10 @@ func backends(args []string) error {
 	}
 }
 
-// nodes registers Ready nodes bench-1.. with the given InternalIPs.
+// nodes registers Ready nodes bench-1.. with the given InternalIPs, prints
+// "ready", and then renews their leases (as node agents do, so that the
+// node lifecycle does not mark them Unknown after its grace and take them
+// out of the load balancer) until SIGTERM or SIGINT.
 func nodes(args []string) error {
 	fs := flag.NewFlagSet("nodes", flag.ContinueOnError)
 	kc := fs.String("kubeconfig", "", "admin kubeconfig")
@@ -158,19 +163,35 @@ func nodes(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	regCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	var registered []*corev1.Node
 	for i, ip := range strings.Split(*ips, ",") {
-		name := fmt.Sprintf("bench-%d", i+1)
-		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name},
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-%d", i+1)},
 			Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}}}}
-		if _, err := heartbeat.Register(ctx, c, n); err != nil {
+		n, err := heartbeat.Register(regCtx, c, n)
+		if err != nil {
 			return err
 		}
-		if err := heartbeat.SetReady(ctx, c, name, true, "Bench", "", time.Now()); err != nil {
+		if err := heartbeat.SetReady(regCtx, c, n.Name, true, "Bench", "", time.Now()); err != nil {
 			return err
 		}
+		registered = append(registered, n)
 	}
+	fmt.Println("ready")
+	var wg sync.WaitGroup
+	for _, n := range registered {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			heartbeat.Loop(ctx, c, n.Name, n.UID, 2*time.Second, clock.RealClock{},
+				func() (bool, string) { return true, "bench" },
+				func(err error) { fmt.Fprintf(os.Stderr, "lbbench: node %s: %v\n", n.Name, err) })
+		}()
+	}
+	wg.Wait()
 	return nil
 }
 

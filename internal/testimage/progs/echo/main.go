@@ -1,8 +1,9 @@
 // Command echo is mini's test workload: an HTTP server on :8080 (PORT
 // overrides) answering with its pod name (env POD_NAME) and hostname, with a
 // /healthz that fails while the file HEALTH_FILE (default /unhealthy)
-// exists or after GET /fail (until GET /recover). On SIGTERM it waits
-// TERM_DELAY (a Go duration, default 0) and exits 0.
+// exists or after GET /fail (until GET /recover), and a /whoami that adds
+// the address the request came from (client=IP:PORT), for network tests. On
+// SIGTERM it waits TERM_DELAY (a Go duration, default 0) and exits 0.
 //
 // Run with a first argument naming a tool, it acts as the small userland
 // the test image lacks (it is built FROM scratch), for exec and probes:
@@ -17,6 +18,9 @@
 //	echo hostname           print the hostname
 //	echo tty                print whether stdin is a terminal
 //	echo check URL          exit 0 when GET URL answers 2xx/3xx, else 1
+//	echo get URL            print the body of GET URL (exit 1 unless 2xx/3xx)
+//	echo lookup NAME        print NAME's addresses, one a line (resolv.conf)
+//	echo srv NAME           print the SRV records of NAME as "TARGET PORT"
 //	echo sleep DURATION [TOOL ARGS...]  sleep, then run a tool
 //	echo alloc MEGABYTES    use that much memory, then sleep
 //	echo fail-health        create HEALTH_FILE; echo heal removes it
@@ -27,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -65,6 +70,9 @@ func serve() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Printf("echo: %s %s from %s\n", r.Method, r.URL.Path, r.RemoteAddr)
 		fmt.Fprintf(w, "pod=%s host=%s\n", pod, host)
+	})
+	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "pod=%s host=%s client=%s\n", pod, host, r.RemoteAddr)
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := os.Stat(healthFile()); err == nil || failing.Load() {
@@ -136,17 +144,13 @@ func tool(name string, args []string) int {
 	case "tty":
 		return ttyInfo()
 	case "check":
-		c := http.Client{Timeout: 2 * time.Second}
-		resp, err := c.Get(arg(0))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		resp.Body.Close()
-		if resp.StatusCode >= 400 {
-			fmt.Fprintln(os.Stderr, resp.Status)
-			return 1
-		}
+		return httpGet(arg(0), io.Discard)
+	case "get":
+		return httpGet(arg(0), os.Stdout)
+	case "lookup":
+		return lookup(arg(0))
+	case "srv":
+		return lookupSRV(arg(0))
 	case "sleep": // sleep DURATION [TOOL ARGS...]
 		d, _ := time.ParseDuration(arg(0))
 		time.Sleep(d)
@@ -172,6 +176,55 @@ func tool(name string, args []string) int {
 	default:
 		fmt.Fprintf(os.Stderr, "echo: unknown tool %q\n", name)
 		return 127
+	}
+	return 0
+}
+
+// httpGet GETs url (2 s timeout), copies the body to out and returns 0 for
+// a 2xx/3xx answer, else 1.
+func httpGet(url string, out io.Writer) int {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	io.Copy(out, resp.Body)
+	if resp.StatusCode >= 400 {
+		fmt.Fprintln(os.Stderr, resp.Status)
+		return 1
+	}
+	return 0
+}
+
+// lookup prints the addresses of name (through /etc/resolv.conf, search
+// path included), one a line.
+func lookup(name string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, name)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	sort.Strings(addrs)
+	fmt.Println(strings.Join(addrs, "\n"))
+	return 0
+}
+
+// lookupSRV prints the SRV records of name (e.g.
+// _http._tcp.web.default.svc.cluster.local) as "TARGET PORT", one a line.
+func lookupSRV(name string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, srvs, err := net.DefaultResolver.LookupSRV(ctx, "", "", name)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for _, s := range srvs {
+		fmt.Printf("%s %d\n", s.Target, s.Port)
 	}
 	return 0
 }
