@@ -67,8 +67,15 @@ func addCompletions(root *cobra.Command) {
 		"mini kubeconfig merge": completeClusters(1),
 		"mini node delete":      completeNodes,
 		"mini image load":       completeHostImages,
+		"mini get":              completeKindThenNames,
+		"mini describe":         completeKindThenNames,
+		"mini delete":           completeKindThenNames,
+		"mini logs":             completeObjectNames("pods"),
+		"mini exec":             completeObjectNames("pods"),
+		"mini port-forward":     completeObjectNames("pods"),
 	}
-	flags := map[string]cobra.CompletionFunc{"cluster": completeClusters(0), "context": completeContexts}
+	flags := map[string]cobra.CompletionFunc{"cluster": completeClusters(0), "context": completeContexts,
+		"namespace": completeObjectNames("namespaces")}
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		if c.ValidArgsFunction == nil && len(c.ValidArgs) == 0 {

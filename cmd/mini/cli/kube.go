@@ -22,13 +22,21 @@ type kubeFlags struct {
 	allNamespaces                  bool
 }
 
-// addKubeFlags registers --kubeconfig, --context and -n on cmd, and -A
-// when allNS.
-func addKubeFlags(cmd *cobra.Command, allNS bool) *kubeFlags {
+// addKubeconfigFlags registers --kubeconfig and --context (completing
+// context names) on cmd.
+func addKubeconfigFlags(cmd *cobra.Command) *kubeFlags {
 	f := &kubeFlags{}
 	fl := cmd.Flags()
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
 	fl.StringVar(&f.context, "context", "", "kubeconfig context to use (default the current context)")
+	return f
+}
+
+// addKubeFlags registers --kubeconfig, --context and -n on cmd, and -A
+// when allNS.
+func addKubeFlags(cmd *cobra.Command, allNS bool) *kubeFlags {
+	f := addKubeconfigFlags(cmd)
+	fl := cmd.Flags()
 	fl.StringVarP(&f.namespace, "namespace", "n", "", "namespace (default the context's, or default)")
 	if allNS {
 		fl.BoolVarP(&f.allNamespaces, "all-namespaces", "A", false, "across all namespaces")
@@ -114,7 +122,9 @@ func kubeErr(err error) error {
 		return nil
 	case errors.As(err, &ee):
 		return err
-	case errors.As(err, &nc), errors.Is(err, fs.ErrNotExist), apierrors.IsNotFound(err):
+	case errors.As(err, &nc):
+		return withCode(ExitNotFound, fmt.Errorf("%w\n(mini cluster create NAME adds a context mini-NAME and makes it current; mini cluster list shows the clusters)", err))
+	case errors.Is(err, fs.ErrNotExist), apierrors.IsNotFound(err):
 		return withCode(ExitNotFound, err)
 	case errors.As(err, &me), errors.As(err, &ur), errors.Is(err, client.ErrUnknownKind):
 		return withCode(ExitUsage, err)

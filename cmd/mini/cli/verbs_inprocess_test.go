@@ -108,15 +108,6 @@ func TestVerbsInProcess(t *testing.T) {
 	t.Run("delete", func(t *testing.T) { testDelete(t, c, kc) })
 }
 
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func testApplyErrors(t *testing.T, kc string) {
 	bad := writeFile(t, "bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [broken\n")
 	wantCode(t, kube(t, kc, "", "apply", "-f", bad), ExitUsage, bad+":9: malformed YAML", "malformed YAML")

@@ -136,19 +136,10 @@ func printVersions(st streams, v versions, output string) error {
 	return nil
 }
 
-// addKubeconfigFlags gives cmd kubectl's --kubeconfig and --context, which
-// apiClient reads.
-func addKubeconfigFlags(cmd *cobra.Command) {
-	cmd.Flags().String("kubeconfig", "", "kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
-	cmd.Flags().String("context", "", "kubeconfig context (default the current one)")
-	cmd.RegisterFlagCompletionFunc("context", completeContexts)
-}
-
-// apiClient builds an API client the way kubectl does: from the kubeconfig
-// and context that cmd's --kubeconfig and --context flags name (when cmd
-// has them; else $KUBECONFIG or ~/.kube/config and the current context).
-// It returns the context's namespace too. A missing context is
-// ExitNotFound.
+// apiClient connects the way the object verbs do, from cmd's --kubeconfig,
+// --context and --namespace flags when it has them (else $KUBECONFIG or
+// ~/.kube/config and the current context). It returns the namespace to act
+// in too. A missing context is ExitNotFound.
 func apiClient(cmd *cobra.Command) (*client.Client, string, error) {
 	flag := func(name string) string {
 		if f := cmd.Flags().Lookup(name); f != nil {
@@ -156,16 +147,12 @@ func apiClient(cmd *cobra.Command) (*client.Client, string, error) {
 		}
 		return ""
 	}
-	cfg, ns, err := client.LoadKubeconfig(flag("kubeconfig"), flag("context"))
+	kf := &kubeFlags{kubeconfig: flag("kubeconfig"), context: flag("context"), namespace: flag("namespace")}
+	s, err := kf.open()
 	if err != nil {
-		if strings.Contains(err.Error(), "context") {
-			return nil, "", withCode(ExitNotFound, fmt.Errorf("%w\n(mini cluster create NAME adds a context mini-NAME and makes it current; mini cluster list shows the clusters)", err))
-		}
 		return nil, "", err
 	}
-	cfg.UserAgent = "mini/" + Version
-	c, err := client.New(cfg)
-	return c, ns, err
+	return s.c, s.ns, nil
 }
 
 // apiErr explains an API call that could not reach the server.
