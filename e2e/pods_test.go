@@ -480,6 +480,23 @@ func podFingerprint(p corev1.Pod) string {
 func (c *podsCluster) stepAgentRestart(t *testing.T) {
 	node := c.readyEcho(t)[0].Spec.NodeName
 	before := c.podsOn(t, node)
+	// Pods deleted by earlier steps leave the API before the kubelet has
+	// removed their containers: wait until the node holds only containers
+	// of the pods it runs, so that their removal is not taken for a change
+	// the restart made.
+	waitFor(t, time.Minute, "the containers of deleted pods to be removed from "+node, func() string {
+		uids := map[string]bool{}
+		for _, p := range before {
+			uids[string(p.UID)] = true
+		}
+		out := nodeDocker(t, node, "ps", "-a", "--format", `{{.Label "io.kubernetes.pod.uid"}} {{.Names}}`)
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if uid, _, _ := strings.Cut(line, " "); uid != "" && !uids[uid] {
+				return "a container of a pod no longer on the node remains: " + line
+			}
+		}
+		return ""
+	})
 	containersBefore := nodeDocker(t, node, "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.State}} {{.Names}}")
 	startedAt := run(t, time.Minute, nil, "docker", "inspect", "-f", "{{.State.StartedAt}}", node).Stdout
 	logs := func() string { return run(t, time.Minute, nil, "docker", "logs", node).Stderr }
