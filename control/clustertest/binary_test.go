@@ -13,6 +13,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/minicluster/mini/control/client"
 )
 
 // buildMini builds the mini binary into dir.
@@ -163,4 +167,87 @@ spec:
 	if err := nodes.stop(t); err != nil {
 		t.Errorf("mini node simulate exited with %v after SIGTERM, want 0; log:\n%s", err, nodes.out)
 	}
+}
+
+// TestKilledSimulateProcessPodsMove is issue 3's must-show with mini's
+// default timings: two `mini node simulate` processes with their own
+// prefixes, a Deployment spread over both, then kill -9 of one process. Its
+// nodes must go NotReady and all replicas must run on the other process's
+// nodes within 15 s (mini's nodes declare 5 s leases, pods are evicted 5 s
+// after the lease runs out).
+func TestKilledSimulateProcessPodsMove(t *testing.T) {
+	dir := t.TempDir()
+	mini := buildMini(t, dir)
+	data := filepath.Join(dir, "data")
+	plane, _ := startProcess(t, mini, "control-plane", "--data-dir", data, "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	kc := filepath.Join(data, "kubeconfig.yaml")
+	WaitFor(t, 30*time.Second, "the control plane to write its kubeconfig", func() (bool, string) {
+		_, err := os.Stat(kc)
+		return err == nil, plane.out.String()
+	})
+	cfg, _, err := client.LoadKubeconfig(kc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, keepOut := startProcess(t, mini, "node", "simulate", "--kubeconfig", kc, "--count", "2", "--prefix", "keep")
+	doomed, doomedOut := startProcess(t, mini, "node", "simulate", "--kubeconfig", kc, "--count", "2", "--prefix", "doomed")
+	for _, s := range []*bufio.Scanner{keepOut, doomedOut} {
+		if !s.Scan() {
+			t.Fatalf("mini node simulate ended before its nodes were Ready; logs:\n%s\n%s", keep.out, doomed.out)
+		}
+	}
+	ctx := context.Background()
+	if err := c.Create(ctx, deployment("web", 8, "example.com/web:1")); err != nil {
+		t.Fatal(err)
+	}
+	placed := func(prefix string) (ready, elsewhere int) {
+		for _, p := range webPods(t, c) {
+			if p.DeletionTimestamp != nil {
+				continue
+			}
+			if strings.HasPrefix(p.Spec.NodeName, prefix) && PodReady(&p) {
+				ready++
+			} else {
+				elsewhere++
+			}
+		}
+		return
+	}
+	WaitFor(t, 30*time.Second, "8 web pods Ready, some on the doomed nodes", func() (bool, string) {
+		onKeep, onDoomed := placed("keep-")
+		return onKeep+onDoomed == 8 && onDoomed > 0 && onKeep > 0, fmt.Sprintf("keep %d, elsewhere %d", onKeep, onDoomed)
+	})
+	start := time.Now()
+	if err := doomed.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, 60*time.Second, "the doomed nodes not Ready and 8 web pods Ready on the keep nodes", func() (bool, string) {
+		nodes := &corev1.NodeList{}
+		if err := c.List(ctx, "", nodes, client.ListOptions{}); err != nil {
+			return false, err.Error()
+		}
+		for _, n := range nodes.Items {
+			for _, cond := range n.Status.Conditions {
+				if strings.HasPrefix(n.Name, "doomed-") && cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+					return false, n.Name + " is still Ready"
+				}
+			}
+		}
+		onKeep, other := placed("keep-")
+		return onKeep == 8, fmt.Sprintf("%d Ready on keep nodes, %d not", onKeep, other)
+	})
+	checkBudget(t, "moving the pods of a killed simulate process", time.Since(start), 15*time.Second)
+}
+
+func webPods(t *testing.T, c *client.Client) []corev1.Pod {
+	t.Helper()
+	l := &corev1.PodList{}
+	if err := c.List(context.Background(), "default", l, client.ListOptions{LabelSelector: "app=web"}); err != nil {
+		t.Fatal(err)
+	}
+	return l.Items
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/minicluster/mini/control/client"
 	"github.com/minicluster/mini/control/controllers"
+	"github.com/minicluster/mini/node/heartbeat"
 	"github.com/minicluster/mini/node/sim"
 )
 
@@ -157,7 +158,7 @@ func TestDaemonSetCoversANodeAddedLater(t *testing.T) {
 // 10s) and the nodes heartbeat every 500ms, so the test takes seconds.
 func TestPodsOfDeadNodesMoveToLiveOnes(t *testing.T) {
 	c := Start(t, Options{Nodes: 3, Prefix: "keep",
-		Sim:         sim.Options{HeartbeatInterval: 500 * time.Millisecond},
+		Sim:         sim.Options{Heartbeat: heartbeat.Timing{Interval: 500 * time.Millisecond}},
 		Controllers: controllers.Options{NodeGracePeriod: 3 * time.Second, PodEvictionTimeout: time.Second}})
 	doomed := c.AddNodes("doomed", 2)
 	doomed.WaitReady(t, 30*time.Second)

@@ -14,15 +14,25 @@ import (
 	"github.com/minicluster/mini/control/client"
 )
 
+// DefaultPodEvictionTimeout is Options.PodEvictionTimeout's default.
+const DefaultPodEvictionTimeout = 5 * time.Second
+
+// DefaultNodeGracePeriod is how long a node that has no Lease (or one
+// without a duration) may go without a status heartbeat before it is lost.
+const DefaultNodeGracePeriod = 10 * time.Second
+
 // Options tune the controllers. Zero values take the defaults in parentheses.
 type Options struct {
 	Clock  clock.WithTicker // (real clock)
 	Logger *log.Logger      // (discard)
 	// NodeGracePeriod is how old a node's Lease may get before the node is
-	// marked Ready=Unknown and tainted (10s).
+	// marked Ready=Unknown and tainted (the duration the Lease declares,
+	// 5s for mini's nodes; DefaultNodeGracePeriod for a node without one).
 	NodeGracePeriod time.Duration
 	// PodEvictionTimeout is how long pods stay on an unreachable node before
-	// they are evicted and recreated elsewhere (10s; Kubernetes uses 5m).
+	// they are evicted and recreated elsewhere (5s; Kubernetes uses 5m). With
+	// mini's 5 s leases, pods of a lost node are evicted about 10 s after
+	// its last heartbeat.
 	PodEvictionTimeout time.Duration
 	// ClusterCIDR is split into per-node pod CIDRs of NodeCIDRMaskSize bits
 	// (10.244.0.0/16, /24).
@@ -84,11 +94,8 @@ func New(o Options) *Manager {
 	if o.Logger == nil {
 		o.Logger = log.New(io.Discard, "", 0)
 	}
-	if o.NodeGracePeriod == 0 {
-		o.NodeGracePeriod = 10 * time.Second
-	}
 	if o.PodEvictionTimeout == 0 {
-		o.PodEvictionTimeout = 10 * time.Second
+		o.PodEvictionTimeout = DefaultPodEvictionTimeout
 	}
 	if o.ClusterCIDR == "" {
 		o.ClusterCIDR = "10.244.0.0/16"

@@ -16,7 +16,7 @@ import (
 func init() { register("nodelifecycle", setupNodeLifecycle) }
 
 // nlController watches node heartbeats (Leases in kube-node-lease and the
-// Ready condition): a node silent for NodeGracePeriod is marked Ready
+// Ready condition): a node silent for its grace period (graceOf) is marked Ready
 // Unknown; the pods of a node that stops being Ready (False, as a stopping
 // agent reports, or Unknown) are marked not ready; Ready=False and Unknown
 // nodes get the not-ready / unreachable taints; pods that do not tolerate a
@@ -83,6 +83,19 @@ func (c *nlController) podsOn(node string) []*corev1.Pod {
 	return byIndex[*corev1.Pod](c.pods, IndexNodeName, node)
 }
 
+// graceOf is how long a node may stay silent before it is lost: the
+// NodeGracePeriod option when set, else the duration the node declares in
+// its Lease (as each kubelet declares its own), else DefaultNodeGracePeriod.
+func (c *nlController) graceOf(lease *coordinationv1.Lease) time.Duration {
+	if g := c.m.Opts.NodeGracePeriod; g > 0 {
+		return g
+	}
+	if lease != nil && lease.Spec.LeaseDurationSeconds != nil && *lease.Spec.LeaseDurationSeconds > 0 {
+		return time.Duration(*lease.Spec.LeaseDurationSeconds) * time.Second
+	}
+	return DefaultNodeGracePeriod
+}
+
 func (c *nlController) sync(ctx context.Context, name string) error {
 	node, ok := fromCacheKey[*corev1.Node](c.nodes, name)
 	if !ok {
@@ -93,7 +106,7 @@ func (c *nlController) sync(ctx context.Context, name string) error {
 	}
 	lease, _ := fromCache[*coordinationv1.Lease](c.leases, corev1.NamespaceNodeLease, name)
 	now := c.m.Clock.Now()
-	grace := c.m.Opts.NodeGracePeriod
+	grace := c.graceOf(lease)
 	c.mu.Lock()
 	h, ok := c.health[name]
 	if !ok {

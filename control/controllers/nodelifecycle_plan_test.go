@@ -157,3 +157,28 @@ func TestNLEvictAt(t *testing.T) {
 		})
 	}
 }
+
+func TestNLGraceOf(t *testing.T) {
+	secs := func(n int32) *int32 { return &n }
+	lease := func(d *int32) *coordinationv1.Lease {
+		return &coordinationv1.Lease{Spec: coordinationv1.LeaseSpec{LeaseDurationSeconds: d}}
+	}
+	for _, tc := range []struct {
+		name   string
+		option time.Duration
+		lease  *coordinationv1.Lease
+		want   time.Duration
+	}{
+		{"the lease's declared duration", 0, lease(secs(5)), 5 * time.Second},
+		{"a kubelet's 40 s lease", 0, lease(secs(40)), 40 * time.Second},
+		{"the option wins over the lease", 3 * time.Second, lease(secs(40)), 3 * time.Second},
+		{"no lease", 0, nil, DefaultNodeGracePeriod},
+		{"a lease without a duration", 0, lease(nil), DefaultNodeGracePeriod},
+		{"a lease with a zero duration", 0, lease(secs(0)), DefaultNodeGracePeriod},
+	} {
+		c := &nlController{m: &Manager{Opts: Options{NodeGracePeriod: tc.option}}}
+		if got := c.graceOf(tc.lease); got != tc.want {
+			t.Errorf("%s: grace %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}

@@ -186,7 +186,7 @@ func nodes(args []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			heartbeat.Loop(ctx, c, n.Name, n.UID, 2*time.Second, clock.RealClock{},
+			heartbeat.Loop(ctx, c, n.Name, n.UID, heartbeat.Timing{}, clock.RealClock{},
 				func() (bool, string) { return true, "bench" },
 				func(err error) { fmt.Fprintf(os.Stderr, "lbbench: node %s: %v\n", n.Name, err) })
 		}()

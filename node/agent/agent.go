@@ -78,7 +78,7 @@ type Config struct {
 	DockerdArgs []string // appended to the agent's own flags
 	LogDir      string   // dockerd.log goes here (default /var/log/mini)
 
-	HeartbeatInterval time.Duration // default 2s
+	Heartbeat heartbeat.Timing // zero: heartbeat.Timing{}.WithDefaults() (5 s lease renewed every second)
 	Kubelet           KubeletFunc   // nil: no pods are run (the lead wires kubelet.Run)
 	Logger            *log.Logger
 	Clock             clock.WithTicker
@@ -123,9 +123,7 @@ func (c *Config) defaults() {
 	if c.LogDir == "" {
 		c.LogDir = "/var/log/mini"
 	}
-	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = 2 * time.Second
-	}
+	c.Heartbeat = c.Heartbeat.WithDefaults()
 	if c.Logger == nil {
 		c.Logger = log.New(os.Stderr, "agent: ", log.LstdFlags|log.Lmicroseconds)
 	}
@@ -204,8 +202,10 @@ func Run(ctx context.Context, cfg Config) error {
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		heartbeat.Loop(hbctx, c, node.Name, node.UID, cfg.HeartbeatInterval, cfg.Clock, func() (bool, string) {
-			pctx, cancel := context.WithTimeout(hbctx, time.Second)
+		heartbeat.Loop(hbctx, c, node.Name, node.UID, cfg.Heartbeat, cfg.Clock, func() (bool, string) {
+			// Under a burst of container starts dockerd can be slow to
+			// answer; the ping may take up to 2 s of the lease's 5.
+			pctx, cancel := context.WithTimeout(hbctx, 2*time.Second)
 			defer cancel()
 			if err := dd.ping(pctx); err != nil {
 				return false, "dockerd is not answering: " + err.Error()

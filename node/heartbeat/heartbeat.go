@@ -23,9 +23,32 @@ import (
 // LeaseNamespace holds node leases, as in Kubernetes.
 const LeaseNamespace = corev1.NamespaceNodeLease
 
-// LeaseDuration is the lease duration nodes declare; the node lifecycle
-// controller treats a lease older than this as a lost node.
-const LeaseDuration = 10 * time.Second
+// LeaseDuration is the lease duration nodes declare unless told otherwise:
+// the node lifecycle controller treats a node whose Lease is older than its
+// declared duration as lost (Ready Unknown), and evicts its pods after the
+// eviction timeout. Kubernetes's kubelets declare 40 s and renew every 10 s;
+// mini's nodes are containers on one machine, where losing one in seconds is
+// what users want to see, so they declare 5 s and renew every second.
+const LeaseDuration = 5 * time.Second
+
+// Timing is how a node heartbeats: it renews its Lease every Interval and
+// declares LeaseDuration in it.
+type Timing struct {
+	Interval, LeaseDuration time.Duration
+}
+
+// WithDefaults fills in LeaseDuration (default LeaseDuration) and Interval
+// (default a fifth of the lease, so that four renewals in a row can be late
+// or lost before the node is).
+func (t Timing) WithDefaults() Timing {
+	if t.LeaseDuration <= 0 {
+		t.LeaseDuration = LeaseDuration
+	}
+	if t.Interval <= 0 {
+		t.Interval = t.LeaseDuration / 5
+	}
+	return t
+}
 
 // Register creates the Node, or updates an existing one with n's labels,
 // capacity and addresses (keeping its spec, such as the assigned pod CIDR,
@@ -91,10 +114,11 @@ func WaitPodCIDR(ctx context.Context, c *client.Client, name string, timeout tim
 	}
 }
 
-// RenewLease creates or renews the node's Lease.
-func RenewLease(ctx context.Context, c *client.Client, name string, uid types.UID, now time.Time) error {
+// RenewLease creates or renews the node's Lease, declaring duration (whole
+// seconds, at least 1).
+func RenewLease(ctx context.Context, c *client.Client, name string, uid types.UID, duration time.Duration, now time.Time) error {
 	mt := metav1.NewMicroTime(now)
-	secs := int32(LeaseDuration / time.Second)
+	secs := max(int32(duration/time.Second), 1)
 	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"renewTime": mt, "holderIdentity": name, "leaseDurationSeconds": secs}})
 	l := &coordinationv1.Lease{}
 	err := c.Patch(ctx, l, LeaseNamespace, name, types.MergePatchType, patch, "")
@@ -151,25 +175,26 @@ func SetReady(ctx context.Context, c *client.Client, name string, ready bool, re
 	return fmt.Errorf("set node %s ready: too many conflicting writes", name)
 }
 
-// Loop renews the lease every interval and reports readiness from ready()
+// Loop renews the lease as timing says and reports readiness from ready()
 // whenever it changes (and on start), until ctx ends. Errors are passed to
 // onErr (may be nil) and retried on the next tick.
-func Loop(ctx context.Context, c *client.Client, name string, uid types.UID, interval time.Duration, clk clock.WithTicker,
+func Loop(ctx context.Context, c *client.Client, name string, uid types.UID, timing Timing, clk clock.WithTicker,
 	ready func() (bool, string), onErr func(error)) {
-	t := clk.NewTicker(interval)
+	timing = timing.WithDefaults()
+	t := clk.NewTicker(timing.Interval)
 	defer t.Stop()
 	var lastReady *bool
 	var lastRenew time.Time
 	for {
 		now := clk.Now()
-		if err := RenewLease(ctx, c, name, uid, now); err != nil {
+		if err := RenewLease(ctx, c, name, uid, timing.LeaseDuration, now); err != nil {
 			if onErr != nil && ctx.Err() == nil {
 				onErr(err)
 			}
 		} else {
 			// After an outage longer than the lease, the control plane has
 			// marked the node Unknown: post the condition again.
-			if !lastRenew.IsZero() && now.Sub(lastRenew) > LeaseDuration {
+			if !lastRenew.IsZero() && now.Sub(lastRenew) > timing.LeaseDuration {
 				lastReady = nil
 			}
 			lastRenew = now

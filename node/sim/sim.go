@@ -46,9 +46,9 @@ type Options struct {
 	// ShutdownDelay is the longest a deleted pod takes to stop; pods with a
 	// shorter grace period stop sooner (100ms).
 	ShutdownDelay time.Duration
-	// HeartbeatInterval is how often each node renews its Lease
-	// (heartbeat.LeaseDuration / 4, as kubelets do).
-	HeartbeatInterval time.Duration
+	// Heartbeat is how often each node renews its Lease and the duration
+	// it declares (heartbeat.Timing's defaults: as real mini nodes).
+	Heartbeat heartbeat.Timing
 	// Workers bounds concurrent registrations and pod status writes (32).
 	Workers int
 	// KubeletVersion is reported in each node's nodeInfo (v1.37.2-sim).
@@ -90,9 +90,7 @@ func (o *Options) defaults() error {
 	if o.ShutdownDelay <= 0 {
 		o.ShutdownDelay = 100 * time.Millisecond
 	}
-	if o.HeartbeatInterval <= 0 {
-		o.HeartbeatInterval = heartbeat.LeaseDuration / 4
-	}
+	o.Heartbeat = o.Heartbeat.WithDefaults()
 	if o.Workers <= 0 {
 		o.Workers = 32
 	}
@@ -252,7 +250,7 @@ func (s *sim) registerOne(ctx context.Context, n *simNode) error {
 	s.mu.Lock()
 	n.uid, n.pool = stored.UID, pool
 	s.mu.Unlock()
-	if err := heartbeat.RenewLease(ctx, c, n.name, n.uid, clk.Now()); err != nil {
+	if err := heartbeat.RenewLease(ctx, c, n.name, n.uid, s.opts.Heartbeat.LeaseDuration, clk.Now()); err != nil {
 		return fmt.Errorf("node %s: lease: %w", n.name, err)
 	}
 	if err := heartbeat.SetReady(ctx, c, n.name, true, "KubeletReady", readyMessage, clk.Now()); err != nil {
@@ -267,9 +265,9 @@ func (s *sim) registerOne(ctx context.Context, n *simNode) error {
 		select {
 		case <-s.runCtx.Done():
 			return
-		case <-clk.After(s.opts.HeartbeatInterval):
+		case <-clk.After(s.opts.Heartbeat.Interval):
 		}
-		heartbeat.Loop(s.runCtx, c, n.name, n.uid, s.opts.HeartbeatInterval, clk,
+		heartbeat.Loop(s.runCtx, c, n.name, n.uid, s.opts.Heartbeat, clk,
 			func() (bool, string) { return true, readyMessage }, s.heartbeatError)
 	}()
 	return nil

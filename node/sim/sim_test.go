@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"github.com/minicluster/mini/node/heartbeat"
 	"strings"
 	"testing"
 	"time"
@@ -79,8 +80,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.Prefix != "sim" || o.JobDuration != time.Second || o.ShutdownDelay != 100*time.Millisecond ||
-		o.HeartbeatInterval != 2500*time.Millisecond {
-		t.Errorf("defaults: prefix %q job %s shutdown %s heartbeat %s", o.Prefix, o.JobDuration, o.ShutdownDelay, o.HeartbeatInterval)
+		o.Heartbeat != (heartbeat.Timing{Interval: time.Second, LeaseDuration: 5 * time.Second}) {
+		t.Errorf("defaults: prefix %q job %s shutdown %s heartbeat %s", o.Prefix, o.JobDuration, o.ShutdownDelay, o.Heartbeat)
 	}
 	cpu, mem, pods := o.Capacity[corev1.ResourceCPU], o.Capacity[corev1.ResourceMemory], o.Capacity[corev1.ResourcePods]
 	if cpu.String() != "2" || mem.String() != "32Gi" || pods.String() != "110" {

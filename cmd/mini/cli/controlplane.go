@@ -47,7 +47,7 @@ the same directory keeps every object and the same credentials.`,
 	f.StringVar(&controlDNS.Advertise, "dns-advertise", "", "IP the kube-dns Service (10.96.0.10) sends pods to: this container's IP on the cluster network")
 	f.StringSliceVar(&controlDNS.Upstream, "dns-upstream", nil, "resolvers (ip or ip:port) for names outside the cluster (default: /etc/resolv.conf)")
 	f.StringVar(&controlOpts.advertise, "advertise-address", "", "IP clients inside the cluster reach the API server at (endpoints of the kubernetes Service)")
-	f.DurationVar(&controlOpts.evictAfter, "pod-eviction-timeout", 10*time.Second, "how long pods stay on an unreachable node before they are recreated elsewhere")
+	f.DurationVar(&controlOpts.evictAfter, "pod-eviction-timeout", controllers.DefaultPodEvictionTimeout, "how long pods stay on an unreachable node (one whose lease ran out) before they are recreated elsewhere")
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/minicluster/mini/control/client"
+	"github.com/minicluster/mini/node/heartbeat"
 	"github.com/minicluster/mini/node/sim"
 )
 
@@ -73,7 +74,8 @@ the heartbeats: the control plane then sees the nodes die and moves their pods.`
 	f.StringVar(&memory, "memory", "32Gi", "memory capacity of each node")
 	f.IntVar(&pods, "pods", 110, "pod capacity of each node")
 	f.DurationVar(&o.JobDuration, "job-duration", time.Second, "how long containers of run-to-completion pods run before exiting 0")
-	f.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 0, "how often each node renews its lease (default a quarter of the lease duration)")
+	f.DurationVar(&o.Heartbeat.LeaseDuration, "lease-duration", heartbeat.LeaseDuration, "lease duration each node declares: the control plane treats a node silent this long as lost")
+	f.DurationVar(&o.Heartbeat.Interval, "heartbeat-interval", 0, "how often each node renews its lease (default a fifth of --lease-duration)")
 	return cmd
 }
 
