@@ -112,10 +112,15 @@ type Options struct {
 	HistorySize int
 	// Attrs derives an entry's in-memory attributes when loading from disk.
 	Attrs func(key string, value []byte) any
-	// GCInterval is how often value-log GC runs (0: every 5 minutes).
+	// GCInterval is how often value-log GC runs (0: DefaultGCInterval).
+	// Values live in the value log (see badgerOptions), so every update
+	// leaves garbage there that only GC reclaims.
 	GCInterval time.Duration
 	// Logf receives badger's warnings and errors (nil: the standard logger).
 	Logf func(format string, args ...any)
+
+	// valueLogFileSize and memTableSize override badger's sizes (tests).
+	valueLogFileSize, memTableSize int64
 }
 
 // Store is the revisioned key-value store. It is safe for concurrent use.
@@ -142,13 +147,16 @@ const (
 	maxBatch  = 512
 )
 
+// DefaultGCInterval is Options.GCInterval's default.
+const DefaultGCInterval = 15 * time.Second
+
 // Open opens (or creates) the store in opts.Dir and loads it into memory.
 func Open(opts Options) (*Store, error) {
 	if opts.HistorySize <= 0 {
 		opts.HistorySize = 50000
 	}
 	if opts.GCInterval <= 0 {
-		opts.GCInterval = 5 * time.Minute
+		opts.GCInterval = DefaultGCInterval
 	}
 	if opts.Logf == nil {
 		opts.Logf = log.Printf
@@ -179,17 +187,21 @@ func Open(opts Options) (*Store, error) {
 
 // badgerOptions sizes badger for a small embedded process: its defaults
 // reserve hundreds of megabytes (64 MB memtables, 256 MB block cache).
+// Values over 256 bytes (every object) go to the value log, so the LSM tree
+// holds only keys and value pointers: memtables stay small and compactions
+// rewrite pointers, not objects. The store keeps every value in memory
+// anyway, so badger's reads are only those of Open.
 func badgerOptions(o Options) badger.Options {
 	opts := badger.DefaultOptions(o.Dir).
 		WithSyncWrites(true).
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(4 << 20).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
 		WithBaseTableSize(4 << 20).
 		WithBaseLevelSize(16 << 20).
 		WithValueLogFileSize(64 << 20).
-		WithValueThreshold(64 << 10).
+		WithValueThreshold(256).
 		WithBlockCacheSize(0).
 		WithIndexCacheSize(0).
 		WithCompression(options.None).
@@ -199,6 +211,12 @@ func badgerOptions(o Options) badger.Options {
 		WithMetricsEnabled(false).
 		WithLogger(badgerLogger{o.Logf}).
 		WithLoggingLevel(badger.WARNING)
+	if o.valueLogFileSize > 0 {
+		opts = opts.WithValueLogFileSize(o.valueLogFileSize)
+	}
+	if o.memTableSize > 0 {
+		opts = opts.WithMemTableSize(o.memTableSize)
+	}
 	if o.Dir == "" {
 		opts = opts.WithInMemory(true).WithDir("").WithValueDir("")
 	}
