@@ -59,6 +59,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// Version is reported by /version.
 	Version string
+	// MaxInFlight bounds the requests served at once, shared fairly among
+	// users (DefaultMaxInFlight; negative: no bound). Watches, logs, exec
+	// and port-forward do not count. See fairQueue.
+	MaxInFlight int
 }
 
 // Server serves the Kubernetes API over the store.
@@ -69,6 +73,7 @@ type Server struct {
 	now   func() time.Time
 	logf  func(string, ...any)
 	alloc *allocator
+	fair  *fairQueue // nil: no bound on requests in flight
 
 	readyMu sync.RWMutex
 	ready   bool
@@ -107,6 +112,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, reg: reg, now: cfg.Now, logf: cfg.Logf,
 		rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x6d696e69))}
+	if cfg.MaxInFlight >= 0 {
+		s.fair = newFairQueue(cfg.MaxInFlight)
+	}
 	s.alloc, err = newAllocator(cfg.ServiceCIDR, cfg.NodePortRange)
 	if err != nil {
 		return nil, err
@@ -301,6 +309,15 @@ func (s *Server) parseResourcePath(group, version string, p []string) (*requestI
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, ri *requestInfo) {
 	q := r.URL.Query()
 	isWatch := ri.watch || q.Get("watch") == "1" || q.Get("watch") == "true"
+	if s.fair != nil && !isWatch && !longRunningSub[ri.sub] {
+		user, _ := userFrom(r.Context())
+		release, err := s.fair.acquire(r.Context(), user.Name)
+		if err != nil {
+			return // the client gave up waiting
+		}
+		defer release()
+		r = r.WithContext(store.WithSubmitted(r.Context(), release))
+	}
 	if ri.res.Namespaced && ri.namespace == "" && r.Method != http.MethodGet && r.Method != http.MethodHead {
 		// Cluster-wide paths of namespaced resources only list and watch.
 		s.writeError(w, r, methodNotSupported(ri, r.Method))
@@ -372,6 +389,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, ri *requestInf
 		s.writeError(w, r, methodNotSupported(ri, r.Method))
 	}
 }
+
+// longRunningSub are the subresources whose requests stream for as long as
+// the client wants: they hold no seat of the fair queue.
+var longRunningSub = map[string]bool{"log": true, "exec": true, "attach": true, "portforward": true, "proxy": true}
 
 func methodNotSupported(ri *requestInfo, method string) error {
 	res := ri.res.Name

@@ -46,6 +46,16 @@ type Config struct {
 	HistorySize int
 	// Nodes reaches node agents for logs and exec.
 	Nodes api.NodeDialer
+	// MemoryLimit is the Go soft memory limit Start sets for the process,
+	// in bytes (0: leave the runtime's; see MemoryLimit for resolving
+	// --memory-limit and GOMEMLIMIT).
+	MemoryLimit int64
+	// MaxInFlight bounds the API requests served at once, shared fairly
+	// among users (0: api.DefaultMaxInFlight; negative: no bound).
+	MaxInFlight int
+	// Users are bearer tokens accepted besides the generated admin, node
+	// and load balancer ones (tests and benchmarks: a client of its own).
+	Users map[string]api.User
 }
 
 // Component is something that runs against the API in process.
@@ -80,6 +90,7 @@ func Start(ctx context.Context, cfg Config) (*Plane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid --listen %q: %w", cfg.Listen, err)
 	}
+	applyMemoryLimit(cfg.MemoryLimit)
 	p := &Plane{cfg: cfg, log: cfg.Logger, started: time.Now()}
 	sans := append([]string{host}, cfg.SANs...)
 	if host == "0.0.0.0" || host == "" {
@@ -97,16 +108,22 @@ func Start(ctx context.Context, cfg Config) (*Plane, error) {
 		return nil, err
 	}
 	t := p.Creds.Tokens
+	tokens := map[string]api.User{
+		t.Admin: {Name: "admin", Groups: []string{"system:masters"}},
+		t.Node:  {Name: "system:node", Groups: []string{"system:nodes"}},
+		t.LB:    {Name: "system:loadbalancer", ReadOnly: true},
+	}
+	for tok, u := range cfg.Users {
+		if _, taken := tokens[tok]; !taken && tok != "" {
+			tokens[tok] = u
+		}
+	}
 	if cfg.Nodes == nil {
 		cfg.Nodes = newNodeDialer(p) // proxies pod logs and exec to node agents
 	}
 	p.API, err = api.New(api.Config{
 		Store: p.Store, Logf: p.log.Printf, Version: cfg.Version, Nodes: cfg.Nodes,
-		Tokens: map[string]api.User{
-			t.Admin: {Name: "admin", Groups: []string{"system:masters"}},
-			t.Node:  {Name: "system:node", Groups: []string{"system:nodes"}},
-			t.LB:    {Name: "system:loadbalancer", ReadOnly: true},
-		},
+		Tokens: tokens, MaxInFlight: cfg.MaxInFlight,
 	})
 	if err != nil {
 		p.Store.Close()

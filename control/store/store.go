@@ -218,7 +218,9 @@ func badgerOptions(o Options) badger.Options {
 		opts = opts.WithMemTableSize(o.memTableSize)
 	}
 	if o.Dir == "" {
-		opts = opts.WithInMemory(true).WithDir("").WithValueDir("")
+		// In memory there is no value log: every value must fit under
+		// the threshold (at most a sixth of a memtable).
+		opts = opts.WithInMemory(true).WithDir("").WithValueDir("").WithValueThreshold(512 << 10)
 	}
 	return opts
 }
@@ -396,6 +398,9 @@ func (s *Store) Txn(ctx context.Context, ops ...Op) (int64, []Entry, error) {
 	r := &request{ops: ops, done: make(chan result, 1)}
 	select {
 	case s.reqs <- r:
+		if f, ok := ctx.Value(submittedKey{}).(func()); ok {
+			f()
+		}
 	case <-s.stop:
 		return 0, nil, ErrClosed
 	case <-ctx.Done():
@@ -409,6 +414,16 @@ func (s *Store) Txn(ctx context.Context, ops ...Op) (int64, []Entry, error) {
 	case <-s.done:
 		return 0, nil, ErrClosed
 	}
+}
+
+type submittedKey struct{}
+
+// WithSubmitted returns ctx carrying f, which Txn calls once it has handed
+// its transaction to the committer, before it waits for the commit: a
+// server bounding the requests it works on can count a write as done with
+// the CPU from then on.
+func WithSubmitted(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, submittedKey{}, f)
 }
 
 // Close stops the committer and closes badger. Pending writes fail.

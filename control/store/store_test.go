@@ -301,3 +301,19 @@ func TestValueLogGC(t *testing.T) {
 		}
 	}
 }
+
+func TestWithSubmitted(t *testing.T) {
+	s := open(t, "", 100)
+	defer s.Close()
+	calls := 0
+	ctx := WithSubmitted(context.Background(), func() { calls++ })
+	if _, _, err := s.Txn(ctx, put("core/a/x", "1", CondAbsent, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Txn(ctx, put("core/a/x", "1", CondAbsent, 0)); !errors.Is(err, ErrExists) {
+		t.Fatalf("got %v, want ErrExists", err)
+	}
+	if calls != 2 {
+		t.Fatalf("submitted called %d times for 2 transactions, want 2", calls)
+	}
+}

@@ -2,11 +2,13 @@ package cli
 
 import (
 	"log"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/minicluster/mini/control/api"
 	"github.com/minicluster/mini/control/controllers"
 	"github.com/minicluster/mini/control/dns"
 	"github.com/minicluster/mini/control/plane"
@@ -27,6 +29,11 @@ the same directory keeps every object and the same credentials.`,
 			if cfg.DataDir == "" {
 				return usageError("--data-dir is required")
 			}
+			limit, err := plane.MemoryLimit(controlOpts.memoryLimit, os.Getenv("GOMEMLIMIT"))
+			if err != nil {
+				return usageError("%v", err)
+			}
+			cfg.MemoryLimit = limit
 			cfg.Version = Version
 			cfg.Logger = log.New(st.errOut, "", log.LstdFlags|log.Lmicroseconds)
 			cfg.Components = controlComponents(&cfg)
@@ -48,14 +55,17 @@ the same directory keeps every object and the same credentials.`,
 	f.StringSliceVar(&controlDNS.Upstream, "dns-upstream", nil, "resolvers (ip or ip:port) for names outside the cluster (default: /etc/resolv.conf)")
 	f.StringVar(&controlOpts.advertise, "advertise-address", "", "IP clients inside the cluster reach the API server at (endpoints of the kubernetes Service)")
 	f.DurationVar(&controlOpts.evictAfter, "pod-eviction-timeout", controllers.DefaultPodEvictionTimeout, "how long pods stay on an unreachable node (one whose lease ran out) before they are recreated elsewhere")
+	f.IntVar(&cfg.MaxInFlight, "max-inflight", api.DefaultMaxInFlight, "API requests served at once, shared fairly among users (watches, logs and exec do not count; negative: no bound)")
+	f.StringVar(&controlOpts.memoryLimit, "memory-limit", "", "Go soft memory limit, e.g. 700Mi, or none (default: GOMEMLIMIT if set, else 700Mi): the garbage collector works harder near it")
 	return cmd
 }
 
 // controlOpts holds the control-plane flags that configure in-process
 // components.
 var controlOpts struct {
-	advertise  string
-	evictAfter time.Duration
+	advertise   string
+	evictAfter  time.Duration
+	memoryLimit string
 }
 
 // controlDNS holds the --dns-* flags of control-plane: controlComponents

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -13,12 +14,15 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/minicluster/mini/control/api"
 	"github.com/minicluster/mini/control/client"
 	"github.com/minicluster/mini/control/clustertest"
 	"github.com/minicluster/mini/control/controllers"
+	"github.com/minicluster/mini/control/pki"
 	"github.com/minicluster/mini/control/plane"
 )
 
@@ -28,6 +32,9 @@ const (
 	envComponents = "MINI_BENCH_COMPONENTS" // "all" or "none"
 	envCPUProfile = "MINI_BENCH_CPUPROFILE"
 	envMemProfile = "MINI_BENCH_MEMPROFILE"
+	envMemLimit   = "MINI_BENCH_MEMLIMIT"    // the plane's --memory-limit
+	envInFlight   = "MINI_BENCH_MAXINFLIGHT" // the plane's --max-inflight
+	envProbeToken = "MINI_BENCH_PROBE_TOKEN" // the probe's bearer token
 )
 
 // benchClusterCIDR is the pod network of the benchmark's cluster: 8,192
@@ -55,7 +62,17 @@ func runPlaneChild(dir string) {
 			}
 		}()
 	}
-	cfg := plane.Config{DataDir: dir, Listen: "127.0.0.1:0", Version: "bench", Logger: log.New(os.Stderr, "plane: ", log.Lmicroseconds)}
+	limit, err := plane.MemoryLimit(os.Getenv(envMemLimit), os.Getenv("GOMEMLIMIT"))
+	if err != nil {
+		log.Fatalf("control plane: %v", err)
+	}
+	cfg := plane.Config{DataDir: dir, Listen: "127.0.0.1:0", Version: "bench", Logger: log.New(os.Stderr, "plane: ", log.Lmicroseconds),
+		MemoryLimit: limit, Users: map[string]api.User{os.Getenv(envProbeToken): {Name: "probe"}}}
+	if v := os.Getenv(envInFlight); v != "" {
+		if cfg.MaxInFlight, err = strconv.Atoi(v); err != nil {
+			log.Fatalf("control plane: max in-flight %q: %v", v, err)
+		}
+	}
 	if os.Getenv(envComponents) == "all" {
 		// 1,000 nodes need more /24 pod CIDRs than 10.244.0.0/16 has.
 		cfg.Components = clustertest.PlaneComponents(clustertest.Options{Controllers: controllers.Options{ClusterCIDR: benchClusterCIDR}})
@@ -76,31 +93,35 @@ type child struct {
 	cmd  *exec.Cmd
 	dir  string
 	done chan error
+	// clients of the plane: the admin (workload and watch), the nodes
+	// (with the node credentials, as real node agents), and the probe (a
+	// user of its own).
+	admin, node, probe *client.Client
 }
 
-// startPlane starts the control plane child and returns a client for it.
-func startPlane(withComponents bool, cpuProfile, memProfile string) (*child, *client.Client, error) {
+// startPlane starts the control plane child with its clients.
+func startPlane(withComponents bool, cfg config, cpuProfile, memProfile string) (*child, error) {
 	dir, err := os.MkdirTemp("", "mini-bench-")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	comps := "none"
 	if withComponents {
 		comps = "all"
 	}
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), envPlaneDir+"="+dir, envComponents+"="+comps, envCPUProfile+"="+cpuProfile, envMemProfile+"="+memProfile)
+	cmd.Env = append(os.Environ(), envPlaneDir+"="+dir, envComponents+"="+comps, envCPUProfile+"="+cpuProfile, envMemProfile+"="+memProfile, envMemLimit+"="+cfg.memLimit, envInFlight+"="+cfg.maxInFlight, envProbeToken+"="+probeToken)
 	logf, err := os.Create(filepath.Join(dir, "plane.log"))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("start control plane child: %w", err)
+		return nil, fmt.Errorf("start control plane child: %w", err)
 	}
 	ch := &child{cmd: cmd, dir: dir, done: make(chan error, 1)}
 	ready := make(chan bool, 1)
@@ -115,39 +136,125 @@ func startPlane(withComponents bool, cpuProfile, memProfile string) (*child, *cl
 	case ok := <-ready:
 		if !ok {
 			ch.stop()
-			return nil, nil, fmt.Errorf("the control plane child did not start; see %s", logf.Name())
+			return nil, fmt.Errorf("the control plane child did not start; see %s", logf.Name())
 		}
 	case <-time.After(30 * time.Second):
 		ch.stop()
-		return nil, nil, fmt.Errorf("the control plane child was not ready after 30s")
+		return nil, fmt.Errorf("the control plane child was not ready after 30s")
 	}
-	cfg, _, err := client.LoadKubeconfig(filepath.Join(dir, plane.KubeconfigFile), "")
-	if err != nil {
+	if err := ch.connect(); err != nil {
 		ch.stop()
-		return nil, nil, err
+		return nil, err
 	}
-	cfg.Timeout = time.Minute
-	c, err := client.New(cfg)
-	if err != nil {
-		ch.stop()
-		return nil, nil, err
-	}
-	return ch, c, nil
+	return ch, nil
 }
 
-// peakRSS returns the child's VmHWM in bytes.
-func (c *child) peakRSS() (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+// probeToken is the probe user's bearer token (any unguessable string).
+var probeToken = fmt.Sprintf("probe-%d-%d", os.Getpid(), time.Now().UnixNano())
+
+// connect makes the child's clients from its kubeconfig and tokens.
+func (c *child) connect() error {
+	cfg, _, err := client.LoadKubeconfig(filepath.Join(c.dir, plane.KubeconfigFile), "")
 	if err != nil {
-		return 0, err
+		return err
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10, err
+	data, err := os.ReadFile(filepath.Join(c.dir, pki.TokensFile))
+	if err != nil {
+		return err
+	}
+	var tokens pki.Tokens
+	if err := json.Unmarshal(data, &tokens); err != nil {
+		return fmt.Errorf("read %s: %w", pki.TokensFile, err)
+	}
+	cfg.Timeout = time.Minute
+	for _, x := range []struct {
+		c     **client.Client
+		token string
+	}{{&c.admin, cfg.Token}, {&c.node, tokens.Node}, {&c.probe, probeToken}} {
+		cfg.Token = x.token
+		if *x.c, err = client.New(cfg); err != nil {
+			return err
 		}
 	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", c.cmd.Process.Pid)
+	return nil
+}
+
+// memStatus is the memory of a process as /proc/PID/status reports it.
+type memStatus struct {
+	hwm, rss, anon, file int64 // VmHWM, VmRSS, RssAnon, RssFile+RssShmem
+}
+
+// memory reads the child's memStatus.
+func (c *child) memory() (memStatus, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		return memStatus{}, err
+	}
+	return parseMemStatus(string(data))
+}
+
+func parseMemStatus(status string) (memStatus, error) {
+	var m memStatus
+	fields := map[string]*int64{"VmHWM:": &m.hwm, "VmRSS:": &m.rss, "RssAnon:": &m.anon, "RssFile:": &m.file, "RssShmem:": &m.file}
+	found := 0
+	for _, line := range strings.Split(status, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || fields[f[0]] == nil {
+			continue
+		}
+		kb, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return m, fmt.Errorf("malformed %s in /proc status: %w", f[0], err)
+		}
+		*fields[f[0]] += kb << 10
+		found++
+	}
+	if found == 0 {
+		return m, fmt.Errorf("no memory figures in /proc status")
+	}
+	return m, nil
+}
+
+// sampleMemory records the peaks of the child's RSS and anonymous RSS every
+// 100ms until stop is called. The kernel's VmHWM is the peak of the whole
+// RSS, including the badger files the plane maps (file-backed pages the
+// kernel can drop); the anonymous part is the process's own heap.
+func (c *child) sampleMemory() (stop func() memStatus) {
+	var (
+		mu   sync.Mutex
+		peak memStatus
+	)
+	sample := func() {
+		m, err := c.memory()
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		peak.hwm, peak.rss, peak.anon, peak.file = max(peak.hwm, m.hwm), max(peak.rss, m.rss), max(peak.anon, m.anon), max(peak.file, m.file)
+		mu.Unlock()
+	}
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				sample()
+			}
+		}
+	}()
+	return func() memStatus {
+		close(done)
+		<-exited
+		sample()
+		mu.Lock()
+		defer mu.Unlock()
+		return peak
+	}
 }
 
 // cpuTime returns the CPU time (user + system) the child has used.

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/minicluster/mini/control/client"
+	"github.com/minicluster/mini/node/heartbeat"
 	"github.com/minicluster/mini/node/sim"
 )
 
@@ -93,10 +94,11 @@ func createNamespace(ctx context.Context, c *client.Client) error {
 
 // baseline creates the workload's pods on a plane with nothing else running.
 func baseline(ctx context.Context, cfg config) (time.Duration, error) {
-	ch, c, err := startPlane(false, "", "")
+	ch, err := startPlane(false, cfg, "", "")
 	if err != nil {
 		return 0, err
 	}
+	c := ch.admin
 	defer ch.stop()
 	if err := createNamespace(ctx, c); err != nil {
 		return 0, err
@@ -116,11 +118,13 @@ func runOnce(ctx context.Context, cfg config, last bool) (result, error) {
 	if last {
 		profile, memProfile = cfg.cpuProfile, cfg.memProfile
 	}
-	ch, c, err := startPlane(true, profile, memProfile)
+	ch, err := startPlane(true, cfg, profile, memProfile)
 	if err != nil {
 		return r, err
 	}
+	c := ch.admin
 	defer ch.stop()
+	stopSampling := ch.sampleMemory()
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 
@@ -129,8 +133,9 @@ func runOnce(ctx context.Context, cfg config, last bool) (result, error) {
 	ready, simDone := make(chan struct{}), make(chan error, 1)
 	start := time.Now()
 	go func() {
-		simDone <- sim.Run(simCtx, c, sim.Options{Count: cfg.nodes, Prefix: "sim", Workers: 64,
-			OnReady: func([]string) { close(ready) }})
+		simDone <- sim.Run(simCtx, ch.node, sim.Options{Count: cfg.nodes, Prefix: "sim", Workers: 64,
+			Heartbeat: heartbeat.Timing{Interval: 2500 * time.Millisecond, LeaseDuration: 10 * time.Second},
+			OnReady:   func([]string) { close(ready) }})
 	}()
 	select {
 	case <-ready:
@@ -155,7 +160,7 @@ func runOnce(ctx context.Context, cfg config, last bool) (result, error) {
 	if err != nil {
 		return r, err
 	}
-	p := startProbe(ctx, c)
+	p := startProbe(ctx, ch.probe)
 	planeCPU0, err := ch.cpuTime()
 	if err != nil {
 		return r, err
@@ -180,9 +185,8 @@ func runOnce(ctx context.Context, cfg config, last bool) (result, error) {
 	lat := p.stop()
 	r.probeCount = len(lat)
 	r.p50, r.p99, r.m = percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 1)
-	if r.rss, err = ch.peakRSS(); err != nil {
-		return r, err
-	}
+	mem := stopSampling()
+	r.rss, r.anon = max(mem.hwm, mem.rss), mem.anon
 	return r, nil
 }
 
