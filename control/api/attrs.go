@@ -15,10 +15,66 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
-// objAttrs are what selectors look at, computed once per stored version.
+// objAttrs are what selectors look at, computed once per stored version
+// and kept with it in the store's memory (every object, and every version
+// in the watch history), so they are kept as flat pair lists: a map costs
+// several times as much for a handful of entries.
 type objAttrs struct {
-	labels labels.Set
-	fields fields.Set
+	labels pairs
+	fields pairs
+}
+
+// pairs is a set of keys and values as one slice: key0, value0, key1,
+// value1, … sorted by key. It serves as both labels.Labels and
+// fields.Fields.
+type pairs []string
+
+var (
+	_ labels.Labels = pairs(nil)
+	_ fields.Fields = pairs(nil)
+)
+
+// pairsOf returns m as pairs.
+func pairsOf(m map[string]string) pairs {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	p := make(pairs, 0, 2*len(m))
+	for _, k := range keys {
+		p = append(p, k, m[k])
+	}
+	return p
+}
+
+func (p pairs) find(key string) (int, bool) {
+	n := len(p) / 2
+	i := sort.Search(n, func(i int) bool { return p[2*i] >= key })
+	return i, i < n && p[2*i] == key
+}
+
+// Has reports whether key is set.
+func (p pairs) Has(key string) bool {
+	_, ok := p.find(key)
+	return ok
+}
+
+// Get returns key's value ("" if unset).
+func (p pairs) Get(key string) string {
+	v, _ := p.Lookup(key)
+	return v
+}
+
+// Lookup returns key's value and whether it is set.
+func (p pairs) Lookup(key string) (string, bool) {
+	if i, ok := p.find(key); ok {
+		return p[2*i+1], true
+	}
+	return "", false
 }
 
 func attrsOf(res *Resource, obj runtime.Object) *objAttrs {
@@ -35,7 +91,7 @@ func attrsOf(res *Resource, obj runtime.Object) *objAttrs {
 			f[k] = v
 		}
 	}
-	return &objAttrs{labels: labels.Set(m.GetLabels()), fields: f}
+	return &objAttrs{labels: pairsOf(m.GetLabels()), fields: pairsOf(f)}
 }
 
 var (
