@@ -86,11 +86,14 @@ func Start(t testing.TB, o Options) *Cluster {
 // these options: the scheduler and (unless NoControllers) the controller
 // manager.
 func PlaneComponents(o Options) []plane.Component {
-	comps := []plane.Component{scheduler.New(o.Scheduler)}
-	if !o.NoControllers {
-		comps = append(comps, controllers.New(o.Controllers))
+	if o.NoControllers {
+		return []plane.Component{scheduler.New(o.Scheduler)}
 	}
-	return comps
+	// The scheduler shares the controller manager's pod informer, as in
+	// the product (cmd/mini/cli's controlComponents).
+	pods := controllers.NewPodSharer()
+	o.Scheduler.Pods, o.Controllers.Pods = pods, pods
+	return []plane.Component{scheduler.New(o.Scheduler), controllers.New(o.Controllers)}
 }
 
 func orLogger(l, def *log.Logger) *log.Logger {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/minicluster/mini/control/client"
@@ -47,6 +48,9 @@ type Options struct {
 	Workers int
 	// Only, when non-empty, limits which controllers run (for tests).
 	Only []string
+	// Pods, when set, receives the manager's pod informer for another
+	// component of the process to share (see PodSharer).
+	Pods *PodSharer
 }
 
 // Manager runs the registered controllers over shared informers. It is a
@@ -139,6 +143,9 @@ func (m *Manager) Run(ctx context.Context, c *client.Client) error {
 			continue
 		}
 		runs = append(runs, ctl.setup(m))
+	}
+	if m.Opts.Pods != nil {
+		m.Opts.Pods.share(m.Informers.For(&corev1.Pod{}))
 	}
 	m.Informers.Start(ctx)
 	if !m.Informers.WaitForSync(ctx) {

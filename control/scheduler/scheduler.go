@@ -48,6 +48,10 @@ type Options struct {
 	// PercentageOfNodesToScore is the share of nodes examined per pod in
 	// clusters of 100 nodes or more (0: Kubernetes's adaptive default).
 	PercentageOfNodesToScore int
+	// Pods, when set, is where the scheduler gets its pod informer: the
+	// controller manager's, shared (see controllers.PodSharer). Unset, the
+	// scheduler watches pods itself.
+	Pods *controllers.PodSharer
 }
 
 // Scheduler is the control plane component; see the package comment.
@@ -89,18 +93,12 @@ func (s *Scheduler) Name() string { return "scheduler" }
 func (s *Scheduler) Run(ctx context.Context, c *client.Client) error {
 	s.client = c
 	s.rec = controllers.NewRecorder(c, s.opts.SchedulerName, s.clk)
-	// Finished pods use nothing; leaving them out of the watch turns a pod
-	// finishing into a deletion for the scheduler, as in kube-scheduler.
-	pods := c.NewInformer(&corev1.Pod{}, &corev1.PodList{}, "", 0, func(o *client.ListOptions) {
-		o.FieldSelector = "status.phase!=Succeeded,status.phase!=Failed"
-	})
-	if err := pods.SetTransform(toPodInfo); err != nil {
-		return fmt.Errorf("pod informer: %w", err)
+	pods, handlers, own, err := s.podInformer(ctx, c)
+	if err != nil || pods == nil {
+		return err // nil: ctx ended while waiting for the shared informer
 	}
 	nodes := c.NewInformer(&corev1.Node{}, &corev1.NodeList{}, "", 0, nil)
-	if _, err := pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc: s.onPod, UpdateFunc: s.onPodUpdate, DeleteFunc: s.onPodDelete,
-	}); err != nil {
+	if _, err := pods.AddEventHandler(handlers); err != nil {
 		return fmt.Errorf("pod handler: %w", err)
 	}
 	if _, err := nodes.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
@@ -108,7 +106,9 @@ func (s *Scheduler) Run(ctx context.Context, c *client.Client) error {
 	}); err != nil {
 		return fmt.Errorf("node handler: %w", err)
 	}
-	go pods.Run(ctx.Done())
+	if own {
+		go pods.Run(ctx.Done())
+	}
 	go nodes.Run(ctx.Done())
 	if !toolscache.WaitForCacheSync(ctx.Done(), pods.HasSynced, nodes.HasSynced) {
 		return nil // ctx ended before the first list
@@ -128,6 +128,69 @@ func (s *Scheduler) Run(ctx context.Context, c *client.Client) error {
 	}
 	s.wg.Wait()
 	return nil
+}
+
+// podInformer returns the pod informer to schedule from and its handlers:
+// the shared one of Options.Pods (own false: someone else runs it), or one
+// of the scheduler's own.
+func (s *Scheduler) podInformer(ctx context.Context, c *client.Client) (inf toolscache.SharedIndexInformer, h toolscache.ResourceEventHandler, own bool, err error) {
+	if s.opts.Pods != nil {
+		inf, ok := s.opts.Pods.Pods(ctx)
+		if !ok {
+			return nil, nil, false, nil
+		}
+		return inf, s.sharedPodHandlers(), false, nil
+	}
+	// Finished pods use nothing; leaving them out of the watch turns a pod
+	// finishing into a deletion for the scheduler, as in kube-scheduler.
+	inf = c.NewInformer(&corev1.Pod{}, &corev1.PodList{}, "", 0, func(o *client.ListOptions) {
+		o.FieldSelector = "status.phase!=Succeeded,status.phase!=Failed"
+	})
+	if err := inf.SetTransform(toPodInfo); err != nil {
+		return nil, nil, false, fmt.Errorf("pod informer: %w", err)
+	}
+	return inf, toolscache.ResourceEventHandlerFuncs{AddFunc: s.onPod, UpdateFunc: s.onPodUpdate, DeleteFunc: s.onPodDelete}, true, nil
+}
+
+// sharedPodHandlers adapt the events of a shared informer of full pods
+// (all phases) to the handlers of the scheduler's own informer: pods become
+// podInfos, and a pod finishing is its deletion, as if watched with the
+// field selector of podInformer.
+func (s *Scheduler) sharedPodHandlers() toolscache.ResourceEventHandler {
+	live := func(o any) (*podInfo, bool) {
+		p, ok := o.(*corev1.Pod)
+		if !ok || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			return nil, false
+		}
+		return newPodInfo(p), true
+	}
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(o any) {
+			if pi, ok := live(o); ok {
+				s.onPod(pi)
+			}
+		},
+		UpdateFunc: func(o, n any) {
+			old, wasLive := live(o)
+			cur, isLive := live(n)
+			switch {
+			case wasLive && isLive:
+				s.onPodUpdate(old, cur)
+			case isLive:
+				s.onPod(cur)
+			case wasLive:
+				s.onPodDelete(old)
+			}
+		},
+		DeleteFunc: func(o any) {
+			if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+				o = t.Obj
+			}
+			if p, ok := o.(*corev1.Pod); ok {
+				s.onPodDelete(newPodInfo(p))
+			}
+		},
+	}
 }
 
 func (s *Scheduler) flushLoop(ctx context.Context) {

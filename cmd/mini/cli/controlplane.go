@@ -75,13 +75,15 @@ var controlDNS dns.Options
 // controlComponents returns what runs in process next to the API server:
 // the controllers, the scheduler and (when --dns-listen is set) the DNS.
 func controlComponents(cfg *plane.Config) []plane.Component {
+	pods := controllers.NewPodSharer() // one pod watch and cache for both
 	comps := []plane.Component{
 		controllers.New(controllers.Options{
 			Logger:             cfg.Logger,
 			APIServerAddress:   controlOpts.advertise,
 			PodEvictionTimeout: controlOpts.evictAfter,
+			Pods:               pods,
 		}),
-		scheduler.New(scheduler.Options{Logger: cfg.Logger}),
+		scheduler.New(scheduler.Options{Logger: cfg.Logger, Pods: pods}),
 	}
 	if controlDNS.Listen != "" {
 		o := controlDNS
