@@ -1,7 +1,9 @@
 // Package scheduler owns mini's pod scheduler, a control plane component
 // that assigns pending pods to nodes as Kubernetes's default scheduler does.
 //
-// It watches pods and nodes through the API (informers), keeps per-node
+// It watches pods and nodes through the API (informers; in the control
+// plane it shares the controller manager's pod informer, see
+// controllers.PodSharer), keeps per-node
 // usage incrementally (including pods it has decided to bind whose binding
 // is not yet visible: the assumed-pod cache), and schedules one pod at a
 // time from a priority queue: filters (node Ready and schedulable, taints
