@@ -79,9 +79,9 @@ type Config struct {
 	LogDir      string   // dockerd.log goes here (default /var/log/mini)
 
 	Heartbeat heartbeat.Timing // zero: heartbeat.Timing{}.WithDefaults() (5 s lease renewed every second)
-	Kubelet           KubeletFunc   // nil: no pods are run (the lead wires kubelet.Run)
-	Logger            *log.Logger
-	Clock             clock.WithTicker
+	Kubelet   KubeletFunc      // nil: no pods are run (the lead wires kubelet.Run)
+	Logger    *log.Logger
+	Clock     clock.WithTicker
 }
 
 // ConfigFromEnv reads the MINI_* variables.

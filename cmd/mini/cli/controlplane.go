@@ -16,7 +16,10 @@ import (
 )
 
 func newControlPlaneCmd(st streams) *cobra.Command {
-	var cfg plane.Config
+	var (
+		cfg  plane.Config
+		opts controlOptions
+	)
 	cmd := &cobra.Command{
 		Use:   "control-plane",
 		Short: "Run the control plane (API server, store, controllers, scheduler, DNS)",
@@ -29,14 +32,14 @@ the same directory keeps every object and the same credentials.`,
 			if cfg.DataDir == "" {
 				return usageError("--data-dir is required")
 			}
-			limit, err := plane.MemoryLimit(controlOpts.memoryLimit, os.Getenv("GOMEMLIMIT"))
+			limit, err := plane.MemoryLimit(opts.memoryLimit, os.Getenv("GOMEMLIMIT"))
 			if err != nil {
 				return usageError("%v", err)
 			}
 			cfg.MemoryLimit = limit
 			cfg.Version = Version
 			cfg.Logger = log.New(st.errOut, "", log.LstdFlags|log.Lmicroseconds)
-			cfg.Components = controlComponents(&cfg)
+			cfg.Components = controlComponents(&cfg, opts)
 			p, err := plane.Start(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -50,43 +53,40 @@ the same directory keeps every object and the same credentials.`,
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:6443", "address to serve HTTPS on")
 	f.StringSliceVar(&cfg.SANs, "tls-san", nil, "extra DNS names or IPs for the serving certificate")
 	f.StringVar(&cfg.ServerURL, "server-url", "", "API server URL written into the kubeconfig (default https://LISTEN)")
-	f.StringVar(&controlDNS.Listen, "dns-listen", "", "UDP and TCP address for the cluster DNS, e.g. :53 (empty: no cluster DNS)")
-	f.StringVar(&controlDNS.Advertise, "dns-advertise", "", "IP the kube-dns Service (10.96.0.10) sends pods to: this container's IP on the cluster network")
-	f.StringSliceVar(&controlDNS.Upstream, "dns-upstream", nil, "resolvers (ip or ip:port) for names outside the cluster (default: /etc/resolv.conf)")
-	f.StringVar(&controlOpts.advertise, "advertise-address", "", "IP clients inside the cluster reach the API server at (endpoints of the kubernetes Service)")
-	f.DurationVar(&controlOpts.evictAfter, "pod-eviction-timeout", controllers.DefaultPodEvictionTimeout, "how long pods stay on an unreachable node (one whose lease ran out) before they are recreated elsewhere")
+	f.StringVar(&opts.dns.Listen, "dns-listen", "", "UDP and TCP address for the cluster DNS, e.g. :53 (empty: no cluster DNS)")
+	f.StringVar(&opts.dns.Advertise, "dns-advertise", "", "IP the kube-dns Service (10.96.0.10) sends pods to: this container's IP on the cluster network")
+	f.StringSliceVar(&opts.dns.Upstream, "dns-upstream", nil, "resolvers (ip or ip:port) for names outside the cluster (default: /etc/resolv.conf)")
+	f.StringVar(&opts.advertise, "advertise-address", "", "IP clients inside the cluster reach the API server at (endpoints of the kubernetes Service)")
+	f.DurationVar(&opts.evictAfter, "pod-eviction-timeout", controllers.DefaultPodEvictionTimeout, "how long pods stay on an unreachable node (one whose lease ran out) before they are recreated elsewhere")
 	f.IntVar(&cfg.MaxInFlight, "max-inflight", api.DefaultMaxInFlight, "API requests served at once, shared fairly among users (watches, logs and exec do not count; negative: no bound)")
-	f.StringVar(&controlOpts.memoryLimit, "memory-limit", "", "Go soft memory limit, e.g. 700Mi, or none (default: GOMEMLIMIT if set, else 700Mi): the garbage collector works harder near it")
+	f.StringVar(&opts.memoryLimit, "memory-limit", "", "Go soft memory limit, e.g. 700Mi, or none (default: GOMEMLIMIT if set, else 700Mi): the garbage collector works harder near it")
 	return cmd
 }
 
-// controlOpts holds the control-plane flags that configure in-process
-// components.
-var controlOpts struct {
+// controlOptions holds the control-plane flags that configure in-process
+// components; each command has its own.
+type controlOptions struct {
 	advertise   string
 	evictAfter  time.Duration
 	memoryLimit string
+	dns         dns.Options // --dns-*: the DNS runs when dns.Listen is set
 }
-
-// controlDNS holds the --dns-* flags of control-plane: controlComponents
-// runs dns.New(controlDNS) when controlDNS.Listen is set.
-var controlDNS dns.Options
 
 // controlComponents returns what runs in process next to the API server:
 // the controllers, the scheduler and (when --dns-listen is set) the DNS.
-func controlComponents(cfg *plane.Config) []plane.Component {
+func controlComponents(cfg *plane.Config, opts controlOptions) []plane.Component {
 	pods := controllers.NewPodSharer() // one pod watch and cache for both
 	comps := []plane.Component{
 		controllers.New(controllers.Options{
 			Logger:             cfg.Logger,
-			APIServerAddress:   controlOpts.advertise,
-			PodEvictionTimeout: controlOpts.evictAfter,
+			APIServerAddress:   opts.advertise,
+			PodEvictionTimeout: opts.evictAfter,
 			Pods:               pods,
 		}),
 		scheduler.New(scheduler.Options{Logger: cfg.Logger, Pods: pods}),
 	}
-	if controlDNS.Listen != "" {
-		o := controlDNS
+	if opts.dns.Listen != "" {
+		o := opts.dns
 		o.Logger = cfg.Logger
 		comps = append(comps, dns.New(o))
 	}
