@@ -72,18 +72,25 @@ func TestDeploymentReachesAvailable(t *testing.T) {
 // waitEvent waits for an event with reason and message in default.
 func waitEvent(t *testing.T, ctx context.Context, c *client.Client, reason, message string) {
 	t.Helper()
-	waitFor(t, 20*time.Second, fmt.Sprintf("event %s %q", reason, message), func() (bool, error) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
 		var l corev1.EventList
-		if err := c.List(ctx, "default", &l, client.ListOptions{}); err != nil {
-			return false, err
-		}
+		err := c.List(ctx, "default", &l, client.ListOptions{})
+		var seen []string
 		for _, e := range l.Items {
 			if e.Reason == reason && e.Message == message {
-				return true, nil
+				return
+			}
+			if e.Reason == reason {
+				seen = append(seen, fmt.Sprintf("%q (count %d)", e.Message, e.Count))
 			}
 		}
-		return false, nil
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 20s waiting for event %s %q; %s events present: %s (last error: %v)",
+				reason, message, reason, strings.Join(seen, ", "), err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // podWatch follows the pods of a namespace from a list's resourceVersion
@@ -267,17 +274,30 @@ func TestScaleDuringRollout(t *testing.T) {
 		}
 		return newSize, oldSize, err
 	}
-	waitFor(t, 30*time.Second, "the rollout to stall at new=3 old=8", func() (bool, error) {
-		n, o, err := sizes()
-		return n == 3 && o == 8, err
+	// The rollout stalls once the old ReplicaSet is down to the 8 that
+	// must stay available (10 - maxUnavailable 2) and the new one has the
+	// rest of the 13 allowed (10 + maxSurge 3). new=3 old=8 on the way
+	// there is not a stall: the new ReplicaSet then grows to 5.
+	var n, o int32
+	waitFor(t, 30*time.Second, "the rollout to stall at new=5 old=8", func() (bool, error) {
+		var err error
+		n, o, err = sizes()
+		return n == 5 && o == 8, err
+	})
+	// The controller must also have seen it (status counts the new
+	// ReplicaSet's 5 pods), or it would scale from an older view.
+	waitFor(t, 30*time.Second, "the Deployment's status to show 13 pods, 5 updated", func() (bool, error) {
+		var d appsv1.Deployment
+		err := c.Get(ctx, "default", "web", &d)
+		return d.Status.Replicas == 13 && d.Status.UpdatedReplicas == 5, err
 	})
 	patchDeployment(t, ctx, c, "web", `{"spec":{"replicas":20}}`)
-	// Kubernetes's proportional scaling: 25 allowed (20 + surge 5), 11
-	// present: old 8 -> round(8*25/13) = 15, new 3 -> round(3*25/13) = 6,
-	// the 4 left over to the largest: old 19. (The rollout then goes on at
-	// once, so the sizes are checked through the events.)
-	waitEvent(t, ctx, c, "ScalingReplicaSet", "Scaled up replica set "+oldName+" from 8 to 19")
-	waitEvent(t, ctx, c, "ScalingReplicaSet", "Scaled up replica set "+newName+" from 3 to 6")
+	// Kubernetes's proportional scaling: 25 allowed (20 + surge 5), 13
+	// present: old 8 -> round(8*25/13) = 15, new 5 -> round(5*25/13) = 10,
+	// nothing left over. (The rollout then goes on at once, so the sizes
+	// are checked through the events.)
+	waitEvent(t, ctx, c, "ScalingReplicaSet", "Scaled up replica set "+oldName+" from 8 to 15")
+	waitEvent(t, ctx, c, "ScalingReplicaSet", "Scaled up replica set "+newName+" from 5 to 10")
 	k.setReady(true)
 	d := waitRolledOut(t, ctx, c, "default", "web")
 	if d.Status.Replicas != 20 {
