@@ -93,7 +93,11 @@ func startProcess(b *testing.B) *process {
 		return startInProcess(b)
 	}
 	dir := b.TempDir()
-	cmd := exec.Command(miniBinary(b), "control-plane", "--data-dir", dir, "--listen", "127.0.0.1:0")
+	args := []string{"control-plane", "--data-dir", dir, "--listen", "127.0.0.1:0"}
+	// MINI_BENCH_PLANE_ARGS adds flags, to compare settings (e.g.
+	// "--max-inflight -1").
+	args = append(args, strings.Fields(os.Getenv("MINI_BENCH_PLANE_ARGS"))...)
+	cmd := exec.Command(miniBinary(b), args...)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		b.Fatal(err)
