@@ -97,6 +97,9 @@ func (m *imageManager) pull(ctx context.Context, c *corev1.Container, present bo
 	}
 	ev(corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %v", c.Image, err)
 	ev(corev1.EventTypeWarning, "Failed", "Error: %s", reasonErrImagePull)
+	// ErrImagePull shows until the next sync, half-way through the
+	// back-off, which shows ImagePullBackOff until the next pull (as
+	// Kubernetes's kubelet alternates them).
 	return &corev1.ContainerStateWaiting{Reason: reasonErrImagePull, Message: fmt.Sprintf("failed to pull image %q: %v", c.Image, err)},
-		m.backoff[c.Image].wait(m.clk.Now())
+		m.backoff[c.Image].wait(m.clk.Now()) / 2
 }

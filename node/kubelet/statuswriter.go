@@ -22,7 +22,7 @@ func (w *worker) writeStatus(ctx context.Context, v podView) {
 		next.Status = st
 		err := w.k.c.UpdateStatus(ctx, next)
 		if err == nil {
-			w.remember(next)
+			w.wrote(next)
 			return
 		}
 		if apierrors.IsNotFound(err) || ctx.Err() != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -387,4 +388,53 @@ func TestComputeStatusWaitingAndBackOff(t *testing.T) {
 
 func emptyState() *runtime.PodState {
 	return &runtime.PodState{Containers: map[string][]*runtime.Container{}}
+}
+
+// TestWorkerWakesOnlyOnChange: the echo of the worker's own status write
+// does not wake it; a change of spec, metadata or a status written by
+// someone else does.
+func TestWorkerWakesOnlyOnChange(t *testing.T) {
+	base := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: "u1", Name: "p", ResourceVersion: "10", Labels: map[string]string{"a": "1"}},
+		Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "img:1"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending, Reason: "mine"}}
+	cases := map[string]struct {
+		change func(p *corev1.Pod)
+		wake   bool
+	}{
+		"echo of the own write": {func(p *corev1.Pod) {}, false},
+		"foreign status":        {func(p *corev1.Pod) { p.Status.Reason = "NodeLost" }, true},
+		"label":                 {func(p *corev1.Pod) { p.Labels["a"] = "2" }, true},
+		"annotation":            {func(p *corev1.Pod) { p.Annotations = map[string]string{"x": "y"} }, true},
+		"spec":                  {func(p *corev1.Pod) { p.Spec.Containers[0].Image = "img:2" }, true},
+		"deletion": {func(p *corev1.Pod) {
+			now := metav1.Now()
+			p.DeletionTimestamp = &now
+		}, true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			w := &worker{uid: "u1", wakeCh: make(chan struct{}, 1), pod: base.DeepCopy()}
+			written := base.DeepCopy()
+			written.ResourceVersion = "11"
+			w.wrote(written)
+			echo := written.DeepCopy()
+			echo.ResourceVersion = "11"
+			tc.change(echo)
+			w.update(echo, false)
+			woke := len(w.wakeCh) == 1
+			if woke != tc.wake {
+				t.Errorf("woke %v, want %v", woke, tc.wake)
+			}
+			if p, _ := w.snapshot(); p.ResourceVersion != "11" || !equality.Semantic.DeepEqual(p, echo) {
+				t.Errorf("the worker keeps %+v, want the update %+v", p.ObjectMeta, echo.ObjectMeta)
+			}
+		})
+	}
+	t.Run("before any write", func(t *testing.T) {
+		w := &worker{uid: "u1", wakeCh: make(chan struct{}, 1), pod: base.DeepCopy()}
+		w.update(base.DeepCopy(), false)
+		if len(w.wakeCh) != 1 {
+			t.Error("an update before the worker wrote any status did not wake it")
+		}
+	})
 }

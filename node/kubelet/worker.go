@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -28,7 +29,8 @@ type worker struct {
 
 	mu      sync.Mutex
 	pod     *corev1.Pod
-	deleted bool // the pod is gone from the API
+	deleted bool              // the pod is gone from the API
+	written *corev1.PodStatus // the status this worker wrote last
 
 	// owned by the worker goroutine
 	waiting  map[string]*corev1.ContainerStateWaiting
@@ -47,15 +49,50 @@ func newWorker(k *Kubelet, pod *corev1.Pod) *worker {
 	return w
 }
 
-// update records a newer version of the pod, or its deletion.
+// update records a newer version of the pod, or its deletion, and wakes
+// the worker unless the update is the echo of its own status write: as the
+// kubelet ignores status-only updates, so that a state such as
+// ErrImagePull stays visible until the sync it asked for.
 func (w *worker) update(pod *corev1.Pod, deleted bool) {
 	w.mu.Lock()
+	wake := deleted || !w.isEcho(pod)
 	if newer(pod, w.pod) {
 		w.pod = pod
 	}
 	w.deleted = w.deleted || deleted
 	w.mu.Unlock()
-	w.wake()
+	if wake {
+		w.wake()
+	}
+}
+
+// isEcho reports whether pod differs from the worker's latest version only
+// by the status the worker wrote last (and the resourceVersion and fields
+// that come with a write). A status written by someone else (the node
+// lifecycle controller marking pods not ready) is no echo: the worker
+// syncs and writes its own again. Callers hold w.mu.
+func (w *worker) isEcho(pod *corev1.Pod) bool {
+	cur := w.pod
+	if cur == nil || w.written == nil || cur.UID != pod.UID || cur.Generation != pod.Generation ||
+		!equality.Semantic.DeepEqual(cur.DeletionTimestamp, pod.DeletionTimestamp) ||
+		!equality.Semantic.DeepEqual(cur.DeletionGracePeriodSeconds, pod.DeletionGracePeriodSeconds) ||
+		!equality.Semantic.DeepEqual(cur.Labels, pod.Labels) ||
+		!equality.Semantic.DeepEqual(cur.Annotations, pod.Annotations) ||
+		!equality.Semantic.DeepEqual(cur.Spec, pod.Spec) {
+		return false
+	}
+	return sameStatus(w.written, &pod.Status)
+}
+
+// wrote records the status the worker has just written, with the pod the
+// API returned.
+func (w *worker) wrote(pod *corev1.Pod) {
+	w.mu.Lock()
+	w.written = pod.Status.DeepCopy()
+	if newer(pod, w.pod) {
+		w.pod = pod
+	}
+	w.mu.Unlock()
 }
 
 // remember records a version of the pod the worker itself read or wrote,
