@@ -72,25 +72,22 @@ func TestDeploymentReachesAvailable(t *testing.T) {
 // waitEvent waits for an event with reason and message in default.
 func waitEvent(t *testing.T, ctx context.Context, c *client.Client, reason, message string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waitFor(t, 20*time.Second, fmt.Sprintf("event %s %q", reason, message), func() (bool, error) {
 		var l corev1.EventList
-		err := c.List(ctx, "default", &l, client.ListOptions{})
+		if err := c.List(ctx, "default", &l, client.ListOptions{}); err != nil {
+			return false, err
+		}
 		var seen []string
 		for _, e := range l.Items {
 			if e.Reason == reason && e.Message == message {
-				return
+				return true, nil
 			}
 			if e.Reason == reason {
 				seen = append(seen, fmt.Sprintf("%q (count %d)", e.Message, e.Count))
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 20s waiting for event %s %q; %s events present: %s (last error: %v)",
-				reason, message, reason, strings.Join(seen, ", "), err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false, fmt.Errorf("%s events present: %s", reason, strings.Join(seen, ", "))
+	})
 }
 
 // podWatch follows the pods of a namespace from a list's resourceVersion
@@ -278,10 +275,8 @@ func TestScaleDuringRollout(t *testing.T) {
 	// must stay available (10 - maxUnavailable 2) and the new one has the
 	// rest of the 13 allowed (10 + maxSurge 3). new=3 old=8 on the way
 	// there is not a stall: the new ReplicaSet then grows to 5.
-	var n, o int32
 	waitFor(t, 30*time.Second, "the rollout to stall at new=5 old=8", func() (bool, error) {
-		var err error
-		n, o, err = sizes()
+		n, o, err := sizes()
 		return n == 5 && o == 8, err
 	})
 	// The controller must also have seen it (status counts the new

@@ -1,6 +1,7 @@
 package kubelet
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"hash/fnv"
@@ -29,8 +30,8 @@ type worker struct {
 
 	mu      sync.Mutex
 	pod     *corev1.Pod
-	deleted bool              // the pod is gone from the API
-	written *corev1.PodStatus // the status this worker wrote last
+	deleted bool   // the pod is gone from the API
+	written []byte // the status this worker wrote last, as JSON
 
 	// owned by the worker goroutine
 	waiting  map[string]*corev1.ContainerStateWaiting
@@ -81,14 +82,16 @@ func (w *worker) isEcho(pod *corev1.Pod) bool {
 		!equality.Semantic.DeepEqual(cur.Spec, pod.Spec) {
 		return false
 	}
-	return sameStatus(w.written, &pod.Status)
+	st, err := json.Marshal(&pod.Status)
+	return err == nil && bytes.Equal(st, w.written)
 }
 
 // wrote records the status the worker has just written, with the pod the
 // API returned.
 func (w *worker) wrote(pod *corev1.Pod) {
+	st, _ := json.Marshal(&pod.Status)
 	w.mu.Lock()
-	w.written = pod.Status.DeepCopy()
+	w.written = st
 	if newer(pod, w.pod) {
 		w.pod = pod
 	}
